@@ -1,0 +1,61 @@
+"""The ``nashlab`` command: one entry point, one module per subcommand under ``experiments/commands``.
+
+Each subcommand module defines ``add_parser(subparsers)`` (which registers its options and sets ``func``) and keeps
+its own imports lazy, so ``nashlab nash`` does not pay for importing transformers. Errors the user can fix
+(``ValueError``, ``FileNotFoundError``, …) are printed as one line on stderr with a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: Subcommand modules, in the order ``nashlab --help`` lists them.
+COMMANDS = ["run", "solve", "nash", "games", "report", "figs", "bench", "llm"]
+
+#: Exit status for a refused input (argparse itself uses 2 for malformed command lines).
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump: scripts grep stderr
+        self.exit(EXIT_BAD_INPUT, f"nashlab: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nashlab", description="Nash learning from human feedback: games, solvers, experiments.")
+    from nashlab import __version__
+
+    parser.add_argument("--version", action="version", version=f"nashlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"nashlab.experiments.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"nashlab.experiments.commands.{name}":
+                continue  # a subcommand not built yet
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"nashlab {args.command}: error: {msg}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"nashlab {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""Reference equilibria computed independently of every solver: an LP for β = 0, Newton's method for β > 0.
+
+These are the ground truth the solvers are measured against, so neither routine runs an update rule under test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linprog
+from scipy.special import logsumexp, softmax
+
+from .preference import PreferenceGame, validate_beta, validate_policy, validate_preference_matrix
+
+
+def _as_game_arrays(game_or_P, pi_ref=None, beta=None):
+    if isinstance(game_or_P, PreferenceGame):
+        P = game_or_P.P
+        ref = game_or_P.pi_ref if pi_ref is None else validate_policy(pi_ref, game_or_P.n)
+        b = game_or_P.beta if beta is None else validate_beta(beta)
+    else:
+        P = validate_preference_matrix(game_or_P)
+        n = P.shape[-1]
+        ref = np.full(n, 1.0 / n) if pi_ref is None else validate_policy(pi_ref, n)
+        b = 0.0 if beta is None else validate_beta(beta)
+    return P, np.broadcast_to(ref, P.shape[:-1]), b
+
+
+def _max_lottery_single(P: np.ndarray) -> np.ndarray:
+    n = P.shape[0]
+    # max v  s.t. πᵀP[:, y]... equivalently min_{π} max_y (Pπ)_y: the row player's value against π is ½ at a NE.
+    # Variables x = (π_1..π_n, v): minimise v subject to Pπ − v ≤ 0, Σπ = 1, π ≥ 0.
+    c = np.zeros(n + 1)
+    c[-1] = 1.0
+    A_ub = np.hstack([P, -np.ones((n, 1))])
+    A_eq = np.concatenate([np.ones(n), [0.0]])[None, :]
+    res = linprog(
+        c,
+        A_ub=A_ub,
+        b_ub=np.zeros(n),
+        A_eq=A_eq,
+        b_eq=[1.0],
+        bounds=[(0, None)] * n + [(None, None)],
+        method="highs",
+        options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10},
+    )
+    if res.status != 0:  # pragma: no cover - a bounded feasible LP; HiGHS failing is a bug to report, not to hide
+        raise RuntimeError(f"HiGHS failed on the maximal-lottery LP: {res.message}")
+    pi = np.clip(res.x[:n], 0.0, None)
+    pi /= pi.sum()
+    return _polish_support(P, pi)
+
+
+def _polish_support(P: np.ndarray, pi: np.ndarray) -> np.ndarray:
+    """Refine an LP vertex to machine precision by solving its support's equalities ``(Pπ)_S = ½, Σπ_S = 1``.
+
+    HiGHS stops at a feasibility tolerance of ~1e-10; on the support the equilibrium satisfies a linear system
+    exactly, so a least-squares solve recovers the last digits. The polished point is kept only if it is a valid
+    distribution with a gap no larger than the LP's.
+    """
+    support = np.flatnonzero(pi > 1e-9)
+    A = np.vstack([P[np.ix_(support, support)] - 0.5, np.ones((1, support.size))])
+    b = np.concatenate([np.zeros(support.size), [1.0]])
+    sol, *_ = np.linalg.lstsq(A, b, rcond=None)
+    if (sol < 0).any():
+        return pi
+    cand = np.zeros_like(pi)
+    cand[support] = sol
+    cand /= cand.sum()
+    return cand if (P @ cand).max() <= (P @ pi).max() else pi
+
+
+def exact_nash(game_or_P) -> np.ndarray:
+    """A Nash equilibrium (maximal lottery) of the original game, by linear programming (scipy HiGHS).
+
+    Solves ``min_{π ∈ Δ} max_y (Pπ)_y``; its value is ½ and any minimiser satisfies ``Pπ ≤ ½``, i.e.
+    ``DG_0(π) = 2 max_y (Pπ)_y − 1 = 0``. When the equilibrium is not unique (e.g. even cyclic tournaments) one
+    vertex of the equilibrium set is returned. The LP vertex is polished on its support to ~1e-15.
+
+    Args:
+        game_or_P: a :class:`PreferenceGame` or a matrix ``[..., n, n]`` (validated).
+
+    Returns:
+        ``[..., n]`` float64 distributions (one per game in the batch).
+
+    >>> exact_nash([[0.5, 0.8], [0.2, 0.5]]).round(12).tolist()
+    [1.0, 0.0]
+    """
+    P, _, _ = _as_game_arrays(game_or_P)
+    flat = P.reshape(-1, P.shape[-1], P.shape[-1])
+    out = np.stack([_max_lottery_single(m) for m in flat])
+    return out.reshape(P.shape[:-1])
+
+
+def _fixed_point_residual(P, log_pi_ref, log_pi, beta):
+    """``F(ℓ) = ℓ − ℓ_ref − Pπ/β`` centred (the fixed point holds up to an additive constant)."""
+    F = log_pi - log_pi_ref - P @ np.exp(log_pi) / beta
+    return F - F.mean()
+
+
+def _newton_single(P, log_pi_ref, beta, log_pi0, *, tol=1e-14, max_iter=100):
+    """Damped Newton on ``ℓ = ℓ_ref + Pπ/β − log Z``, ``π = softmax(ℓ)``.
+
+    Jacobian ``J = I − (1/β) P (diag π − ππᵀ)``. With ``A = P − ½`` skew-symmetric and ``(diag π − ππᵀ)1 = 0``,
+    ``P D = A D`` whose eigenvalues are imaginary (``AD`` is similar to ``D^½ A D^½``), so ``J`` has eigenvalues
+    ``1 − iλ/β`` and is never singular. Steps are backtracked on ``‖F‖²`` (Newton's direction descends it).
+    """
+    n = P.shape[0]
+    log_pi = log_pi0 - logsumexp(log_pi0)
+    F = _fixed_point_residual(P, log_pi_ref, log_pi, beta)
+    fnorm = np.linalg.norm(F)
+    for _ in range(max_iter):
+        if fnorm <= tol:
+            break
+        pi = np.exp(log_pi)
+        D = np.diag(pi) - np.outer(pi, pi)
+        J = np.eye(n) - (P @ D) / beta
+        # F is centred (ℓ is defined up to a constant). J·1 = 1, so J is the Jacobian of the uncentred residual and
+        # solving J s = −F zeroes the centred residual to first order; the constant in s is removed by normalising.
+        step = np.linalg.solve(J, -F)
+        t = 1.0
+        while True:
+            cand = log_pi + t * step
+            cand -= logsumexp(cand)
+            F_c = _fixed_point_residual(P, log_pi_ref, cand, beta)
+            fn_c = np.linalg.norm(F_c)
+            if fn_c < fnorm * (1 - 1e-4 * t) or t < 1e-6:
+                break
+            t *= 0.5
+        if t < 1e-6 and fn_c >= fnorm:
+            return log_pi, fnorm, False
+        log_pi, F, fnorm = cand, F_c, fn_c
+    return log_pi, fnorm, fnorm <= max(tol, 1e-11)
+
+
+def _reg_nash_single(P, pi_ref, beta, tol):
+    log_pi_ref = np.log(pi_ref)
+    # Continuation in β: at large β the answer is close to π_ref and Newton converges from there; each solution warm-
+    # starts the next β. The schedule divides β by 4 until the target, which keeps every Newton solve in its basin.
+    betas = [beta]
+    while betas[-1] < 1.0:
+        betas.append(betas[-1] * 4.0)
+    log_pi = log_pi_ref.copy()
+    for b in reversed(betas):
+        log_pi_new, fnorm, ok = _newton_single(P, log_pi_ref, b, log_pi, tol=tol)
+        if not ok and b == beta:
+            # Fall back on a finer schedule from the last good point.
+            for bb in np.geomspace(b * 2.0, b, 16):
+                log_pi_new, fnorm, ok = _newton_single(P, log_pi_ref, bb, log_pi_new, tol=tol)
+        log_pi = log_pi_new
+    if not fnorm <= 1e-9:  # pragma: no cover - not seen on any generator; kept to fail loudly rather than silently
+        raise RuntimeError(f"regularised Nash solve did not converge (residual {fnorm:.2e}, beta={beta:g})")
+    return softmax(log_pi), log_pi - logsumexp(log_pi)
+
+
+def regularized_nash(game_or_P, pi_ref=None, beta=None, *, tol: float = 1e-13, return_log: bool = False):
+    """The regularised Nash equilibrium ``π*_β``: the unique fixed point of ``π ∝ π_ref · exp(Pπ / β)``.
+
+    Solved directly (damped Newton with continuation in β, see :func:`_newton_single`) rather than by running any
+    update rule, so solvers can be measured against it. The residual ``‖ℓ − ℓ_ref − Pπ/β‖`` (centred) is driven below
+    ``tol`` (1e-13 by default), which puts ``KL(π*_β‖π)`` of the returned π at the 1e-20 level; tests check the fixed
+    point, ``DG_β ≤ 1e-10`` and agreement with an independent fixed-point iteration for β down to 1e-3 and n up to
+    1,000.
+
+    Args:
+        game_or_P: a :class:`PreferenceGame` (its ``pi_ref`` and ``beta`` are the defaults) or a matrix ``[..., n, n]``.
+        pi_ref: ``[..., n]`` or ``[n]``; overrides the game's.
+        beta: ``β > 0``; overrides the game's.
+        tol: residual tolerance.
+        return_log: also return ``log π*_β``.
+
+    Returns:
+        ``[..., n]`` float64 distributions (and their logs if ``return_log``).
+
+    Raises:
+        ValueError: if ``β`` is not a finite positive number (use :func:`exact_nash` for β = 0).
+
+    >>> import numpy as np
+    >>> regularized_nash(np.full((3, 3), 0.5), beta=0.1).round(12).tolist()
+    [0.333333333333, 0.333333333333, 0.333333333333]
+    """
+    P, ref, b = _as_game_arrays(game_or_P, pi_ref, beta)
+    if not b > 0:
+        raise ValueError(f"regularized_nash needs beta > 0 (use exact_nash for the original game); got {b!r}")
+    n = P.shape[-1]
+    flatP = P.reshape(-1, n, n)
+    flatR = np.ascontiguousarray(ref).reshape(-1, n)
+    pis, logs = zip(*(_reg_nash_single(m, r, b, tol) for m, r in zip(flatP, flatR)))
+    pi = np.stack(pis).reshape(P.shape[:-1])
+    if return_log:
+        return pi, np.stack(logs).reshape(P.shape[:-1])
+    return pi
