@@ -1,0 +1,451 @@
+"""Sweep configuration: a TOML file validated into frozen dataclasses, and its expansion into a grid of tasks.
+
+A sweep is ``games × solvers × η × β × seeds × feedback × init``. The file has three kinds of tables::
+
+    [sweep]                      # defaults for every task
+    iters = 1000                 # iterations per run
+    every = 10                   # record metrics every `every` iterations (and at 0 and the last)
+    seeds = [0, 1, 2]            # or an integer k, meaning [0, …, k−1]
+    feedback = ["exact", "sampled:16"]
+    init = ["ref"]               # "ref" | "uniform" | "random" | "random:seed=S"
+    beta = [0.01, 0.1]
+    eta = [0.5]                  # absent: each solver's documented default
+    policy = "tabular"           # or "mlp"
+    solvers = "all"              # or a list of registered names
+
+    [solvers.egpo]               # per-solver overrides of eta / beta / iters / every
+    beta = [0.0, 0.01, 0.1]
+
+    [[games]]                    # one table per game of the suite
+    name = "rps"                 # label in tables and figures
+    spec = "cyclic:n=5"          # generator spec; "{seed}" is replaced by the task's seed
+    ref = "random:seed={seed}"   # reference policy spec
+    players = 3                  # optional: an n-player game (solvers that support it only)
+    solvers = ["mnpo"]           # optional: restrict the solvers run on this game
+    beta = [0.1]                 # optional: override the β list for this game
+    policy = "mlp"               # optional
+
+Every unknown key is refused with its dotted path and the list of valid keys; every bad value is refused with its
+dotted path, the condition and the value (:class:`ConfigError`, a ``ValueError``).
+
+Seeds. Each task's randomness comes from its own ``seed`` parameter only (substituted into the game and reference
+specs, passed to ``solve(seed=…)``), never from the order tasks run in, so a resumed sweep reproduces an uninterrupted
+one number for number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+#: The packaged main job (``nashlab run`` with no argument).
+DEFAULT_CONFIG = "default.toml"
+
+_FEEDBACK_RE = re.compile(r"^(exact|sampled:([0-9]+))$")
+_INIT_RE = re.compile(r"^(ref|uniform|random|random:seed=([0-9]+|\{seed\}))$")
+_POLICIES = ("tabular", "mlp")
+
+
+class ConfigError(ValueError):
+    """A config refused at load time; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class SolverOverride:
+    """Per-solver overrides (``[solvers.<name>]``); ``None`` keeps the sweep's value."""
+
+    name: str
+    eta: tuple[float, ...] | None = None
+    beta: tuple[float, ...] | None = None
+    iters: int | None = None
+    every: int | None = None
+
+
+@dataclass(frozen=True)
+class GameConfig:
+    """One game of the suite (``[[games]]``)."""
+
+    name: str
+    spec: str
+    ref: str = "uniform"
+    players: int | None = None
+    solvers: tuple[str, ...] | None = None
+    beta: tuple[float, ...] | None = None
+    policy: str | None = None
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A validated sweep. ``solvers`` is the resolved list of solver names; ``overrides`` maps a name to its table."""
+
+    games: tuple[GameConfig, ...]
+    solvers: tuple[str, ...]
+    iters: int = 1000
+    every: int = 10
+    seeds: tuple[int, ...] = (0, 1, 2)
+    feedback: tuple[str, ...] = ("exact",)
+    init: tuple[str, ...] = ("ref",)
+    beta: tuple[float, ...] = (0.1,)
+    eta: tuple[float, ...] | None = None
+    policy: str = "tabular"
+    overrides: tuple[SolverOverride, ...] = ()
+    #: The file's text (stored with the results) and where it came from; not part of the config's identity.
+    text: str = field(default="", compare=False, repr=False)
+    source: str = field(default="", compare=False)
+
+    def canonical(self) -> dict[str, Any]:
+        """The config as plain JSON data (identity: two configs with equal ``canonical()`` run the same tasks)."""
+        d = dataclasses.asdict(self)
+        d.pop("text")
+        d.pop("source")
+        return d
+
+    @property
+    def hash(self) -> str:
+        """``sha256`` of the canonical JSON (comments and key order in the file do not change it)."""
+        return hashlib.sha256(json.dumps(self.canonical(), sort_keys=True).encode()).hexdigest()
+
+    def override(self, solver: str) -> SolverOverride:
+        for o in self.overrides:
+            if o.name == solver:
+                return o
+        return SolverOverride(solver)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run: a game instance, a solver with its hyper-parameters, a feedback model, an init and a seed.
+
+    ``spec``/``ref``/``init`` are resolved (``{seed}`` substituted). ``eta = None`` means the solver's default.
+    ``task_id`` is a hash of all of these, so a task is recognised across reruns whatever order it runs in.
+    """
+
+    game: str
+    spec: str
+    ref: str
+    players: int | None
+    solver: str
+    eta: float | None
+    beta: float
+    feedback: str
+    init: str
+    seed: int
+    iters: int
+    every: int
+    policy: str
+
+    def params(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def task_id(self) -> str:
+        return hashlib.sha256(json.dumps(self.params(), sort_keys=True).encode()).hexdigest()[:20]
+
+
+# ---------------------------------------------------------------------------------------------------------- checks
+
+
+def _refuse_unknown(table: dict, valid: tuple[str, ...], where: str) -> None:
+    for key in table:
+        if key not in valid:
+            path = f"{where}.{key}" if where else key
+            raise ConfigError(f"unknown key {path!r}; valid keys{' in ' + where if where else ''}: {', '.join(valid)}")
+
+
+def _int(value, key: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not value >= minimum:
+        raise ConfigError(f"{key} must be an integer ≥ {minimum}; got {value!r}")
+    return int(value)
+
+
+def _float_list(value, key: str, *, positive: bool) -> tuple[float, ...]:
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise ConfigError(f"{key} must be a non-empty list of numbers; got []")
+    out = []
+    for v in items:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        if not ok or not (v > 0 if positive else v >= 0):
+            cond = "> 0" if positive else "≥ 0"
+            raise ConfigError(f"{key} must hold finite numbers {cond}; got {v!r}")
+        out.append(float(v))
+    if len(set(out)) != len(out):
+        raise ConfigError(f"{key} has repeated values: {value!r}")
+    return tuple(out)
+
+
+def _str_list(value, key: str) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(v, str) and v for v in items):
+        raise ConfigError(f"{key} must be a non-empty string or list of non-empty strings; got {value!r}")
+    if len(set(items)) != len(items):
+        raise ConfigError(f"{key} has repeated values: {value!r}")
+    return tuple(items)
+
+
+def _feedback(value, key: str) -> tuple[str, ...]:
+    items = _str_list(value, key)
+    for v in items:
+        m = _FEEDBACK_RE.match(v)
+        if not m or (m.group(2) is not None and int(m.group(2)) < 1):
+            raise ConfigError(f"{key} entries must be 'exact' or 'sampled:M' with an integer M ≥ 1; got {v!r}")
+    return items
+
+
+def _init(value, key: str) -> tuple[str, ...]:
+    items = _str_list(value, key)
+    for v in items:
+        if not _INIT_RE.match(v):
+            raise ConfigError(f"{key} entries must be 'ref', 'uniform', 'random' or 'random:seed=S'; got {v!r}")
+    return items
+
+
+def _policy(value, key: str) -> str:
+    if value not in _POLICIES:
+        raise ConfigError(f"{key} must be one of {', '.join(_POLICIES)}; got {value!r}")
+    return value
+
+
+def _solver_names(value, key: str, registry: tuple[str, ...] | None) -> tuple[str, ...]:
+    if value == "all":
+        if registry is None:
+            raise ConfigError(f"{key} = 'all' needs the solver registry (nashlab.solvers.SOLVERS), which is unavailable")
+        return registry
+    names = _str_list(value, key)
+    if registry is not None:
+        for v in names:
+            if v not in registry:
+                raise ConfigError(f"{key}: unknown solver {v!r}; registered: {', '.join(registry)}")
+    return names
+
+
+def solver_registry() -> tuple[str, ...] | None:
+    """Names in ``nashlab.solvers.SOLVERS`` (registry order), or ``None`` when the solvers package lacks it."""
+    try:
+        from nashlab.solvers import SOLVERS
+    except ImportError:
+        return None
+    return tuple(SOLVERS)
+
+
+# ------------------------------------------------------------------------------------------------------------ load
+
+_SWEEP_KEYS = ("iters", "every", "seeds", "feedback", "init", "beta", "eta", "policy", "solvers")
+_TOP_KEYS = ("sweep", "solvers", "games")
+_GAME_KEYS = ("name", "spec", "ref", "players", "solvers", "beta", "policy")
+_OVERRIDE_KEYS = ("eta", "beta", "iters", "every")
+
+
+def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ...] | None = None,
+                 check_games: bool = True, check_hparams: bool = True) -> SweepConfig:
+    """Validate TOML text into a :class:`SweepConfig`.
+
+    Args:
+        text: the TOML document.
+        source: where it came from (for messages).
+        registry: solver names to validate against; ``None`` reads :data:`nashlab.solvers.SOLVERS`.
+        check_games: build every game once (first seed) so a bad spec is refused at load, naming its key.
+        check_hparams: call ``make_solver`` on every (solver, η, β) so a bad hyper-parameter is refused at load.
+
+    Raises:
+        ConfigError: naming the offending key (dotted path) and the valid keys or the condition violated.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+    if registry is None:
+        registry = solver_registry()
+    _refuse_unknown(data, _TOP_KEYS, "")
+    sweep = data.get("sweep", {})
+    if not isinstance(sweep, dict):
+        raise ConfigError("sweep must be a table ([sweep])")
+    _refuse_unknown(sweep, _SWEEP_KEYS, "sweep")
+
+    kw: dict[str, Any] = {}
+    if "iters" in sweep:
+        kw["iters"] = _int(sweep["iters"], "sweep.iters", minimum=1)
+    if "every" in sweep:
+        kw["every"] = _int(sweep["every"], "sweep.every", minimum=1)
+    if "seeds" in sweep:
+        s = sweep["seeds"]
+        if isinstance(s, int) and not isinstance(s, bool):
+            kw["seeds"] = tuple(range(_int(s, "sweep.seeds", minimum=1)))
+        else:
+            if not isinstance(s, list) or not s:
+                raise ConfigError(f"sweep.seeds must be an integer ≥ 1 or a non-empty list of integers ≥ 0; got {s!r}")
+            kw["seeds"] = tuple(_int(v, "sweep.seeds entries", minimum=0) for v in s)
+            if len(set(kw["seeds"])) != len(kw["seeds"]):
+                raise ConfigError(f"sweep.seeds has repeated values: {s!r}")
+    if "feedback" in sweep:
+        kw["feedback"] = _feedback(sweep["feedback"], "sweep.feedback")
+    if "init" in sweep:
+        kw["init"] = _init(sweep["init"], "sweep.init")
+    if "beta" in sweep:
+        kw["beta"] = _float_list(sweep["beta"], "sweep.beta", positive=False)
+    if "eta" in sweep:
+        kw["eta"] = _float_list(sweep["eta"], "sweep.eta", positive=True)
+    if "policy" in sweep:
+        kw["policy"] = _policy(sweep["policy"], "sweep.policy")
+    solvers = _solver_names(sweep.get("solvers", "all"), "sweep.solvers", registry)
+
+    over_tbl = data.get("solvers", {})
+    if not isinstance(over_tbl, dict):
+        raise ConfigError("solvers must be a table of per-solver tables ([solvers.<name>])")
+    overrides = []
+    for name, tbl in over_tbl.items():
+        key = f"solvers.{name}"
+        if registry is not None and name not in registry:
+            raise ConfigError(f"{key}: unknown solver {name!r}; registered: {', '.join(registry)}")
+        if not isinstance(tbl, dict):
+            raise ConfigError(f"{key} must be a table; got {tbl!r}")
+        _refuse_unknown(tbl, _OVERRIDE_KEYS, key)
+        overrides.append(SolverOverride(
+            name,
+            eta=_float_list(tbl["eta"], f"{key}.eta", positive=True) if "eta" in tbl else None,
+            beta=_float_list(tbl["beta"], f"{key}.beta", positive=False) if "beta" in tbl else None,
+            iters=_int(tbl["iters"], f"{key}.iters", minimum=1) if "iters" in tbl else None,
+            every=_int(tbl["every"], f"{key}.every", minimum=1) if "every" in tbl else None,
+        ))
+
+    games_tbl = data.get("games")
+    if not isinstance(games_tbl, list) or not games_tbl:
+        raise ConfigError("games must be a non-empty array of tables ([[games]] with at least name and spec)")
+    games = []
+    for i, g in enumerate(games_tbl):
+        key = f"games[{i}]"
+        _refuse_unknown(g, _GAME_KEYS, key)
+        for req in ("name", "spec"):
+            if req not in g:
+                raise ConfigError(f"{key}.{req} is required (a game needs a name and a generator spec)")
+        name = g["name"]
+        if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9_.+-]+$", name):
+            raise ConfigError(f"{key}.name must be a non-empty string of letters, digits, _ . + -; got {name!r}")
+        if any(name == other.name for other in games):
+            raise ConfigError(f"{key}.name {name!r} is used by two games")
+        for k in ("spec", "ref"):
+            if k in g and not (isinstance(g[k], str) and g[k]):
+                raise ConfigError(f"{key}.{k} must be a non-empty string; got {g[k]!r}")
+        players = _int(g["players"], f"{key}.players", minimum=2) if "players" in g else None
+        games.append(GameConfig(
+            name=name, spec=g["spec"], ref=g.get("ref", "uniform"), players=players,
+            solvers=_solver_names(g["solvers"], f"{key}.solvers", registry) if "solvers" in g else None,
+            beta=_float_list(g["beta"], f"{key}.beta", positive=False) if "beta" in g else None,
+            policy=_policy(g["policy"], f"{key}.policy") if "policy" in g else None,
+        ))
+
+    cfg = SweepConfig(games=tuple(games), solvers=solvers, overrides=tuple(overrides), text=text, source=source, **kw)
+    if cfg.every > cfg.iters:
+        raise ConfigError(f"sweep.every = {cfg.every} exceeds sweep.iters = {cfg.iters}")
+    for o in cfg.overrides:
+        every = o.every or cfg.every
+        iters = o.iters or cfg.iters
+        if every > iters:
+            raise ConfigError(f"solvers.{o.name}: every = {every} exceeds iters = {iters}")
+    if check_games:
+        _check_games(cfg)
+    if check_hparams:
+        _check_hparams(cfg)
+    if not expand(cfg):
+        raise ConfigError("the config expands to no task (check games.solvers, games.players and the β lists)")
+    return cfg
+
+
+def _check_games(cfg: SweepConfig) -> None:
+    from .tasks import build_game
+
+    for i, g in enumerate(cfg.games):
+        try:
+            build_game(_sub(g.spec, cfg.seeds[0]), _sub(g.ref, cfg.seeds[0]), g.players, beta=0.0)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"games[{i}] ({g.name!r}): {exc}") from None
+
+
+def _check_hparams(cfg: SweepConfig) -> None:
+    try:
+        from nashlab.solvers import make_solver
+    except ImportError:
+        return
+    seen = set()
+    for t in expand(cfg):
+        k = (t.solver, t.eta, t.beta, t.players)
+        if k in seen:
+            continue
+        seen.add(k)
+        where = f"solvers.{t.solver}" if cfg.override(t.solver) != SolverOverride(t.solver) else "sweep"
+        kwargs = {"num_players": t.players} if t.players else {}
+        try:
+            make_solver(t.solver, eta=t.eta, beta=t.beta, **kwargs)
+        except ValueError as exc:
+            raise ConfigError(f"{where} (solver {t.solver!r}, eta={t.eta}, beta={t.beta}): {exc}") from None
+
+
+def load_config(path: str | Path | None = None, **kwargs) -> SweepConfig:
+    """Read and validate a config file; ``None`` loads the packaged main job (``experiments/configs/default.toml``).
+
+    Works from an editable checkout and from a non-editable install (the TOML files are package data).
+    """
+    if path is None:
+        res = resources.files("nashlab.experiments").joinpath("configs", DEFAULT_CONFIG)
+        return parse_config(res.read_text(encoding="utf-8"), source=f"<packaged {DEFAULT_CONFIG}>", **kwargs)
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"config file not found: {p}")
+    if p.is_dir():
+        raise IsADirectoryError(f"config path is a directory, not a TOML file: {p}")
+    return parse_config(p.read_text(encoding="utf-8"), source=str(p), **kwargs)
+
+
+def config_stem(path: str | Path | None) -> str:
+    """``runs/<stem>`` is the default output directory."""
+    return Path(DEFAULT_CONFIG if path is None else path).stem
+
+
+# ---------------------------------------------------------------------------------------------------------- expand
+
+
+def _sub(s: str, seed: int) -> str:
+    return s.replace("{seed}", str(seed))
+
+
+def _resolve_init(init: str, seed: int) -> str:
+    return f"random:seed={seed}" if init == "random" else _sub(init, seed)
+
+
+def expand(cfg: SweepConfig) -> list[Task]:
+    """The grid, in a fixed order: games × solvers × η × β × feedback × init × seeds.
+
+    The β list of a (game, solver) pair is the solver's override, else the game's, else the sweep's; η likewise
+    (solver override, else sweep, else the solver default ``None``). A game with ``players`` runs only the solvers
+    listed in its ``solvers`` (n-player games need solvers that take ``num_players``).
+    """
+    tasks = []
+    for g in cfg.games:
+        names = g.solvers if g.solvers is not None else cfg.solvers
+        for s in names:
+            o = cfg.override(s)
+            etas = o.eta or cfg.eta or (None,)
+            betas = o.beta if o.beta is not None else g.beta if g.beta is not None else cfg.beta
+            if o.beta is not None and g.beta is not None:
+                betas = tuple(b for b in o.beta if b in g.beta)  # both restrict: the intersection
+            iters = o.iters or cfg.iters
+            every = o.every or cfg.every
+            for eta in etas:
+                for beta in betas:
+                    for fb in cfg.feedback:
+                        for init in cfg.init:
+                            for seed in cfg.seeds:
+                                tasks.append(Task(
+                                    game=g.name, spec=_sub(g.spec, seed), ref=_sub(g.ref, seed), players=g.players,
+                                    solver=s, eta=eta, beta=beta, feedback=fb, init=_resolve_init(init, seed),
+                                    seed=seed, iters=iters, every=every, policy=g.policy or cfg.policy,
+                                ))
+    return tasks

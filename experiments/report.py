@@ -1,0 +1,137 @@
+"""Ranking tables from a results store: per game and β, the solvers ordered by their median final duality gap.
+
+The gap of a task is the one its game defines (:func:`gap_metric`): ``DG_β`` (``reg_duality_gap``) for β > 0,
+``DG_0`` (``duality_gap``) for β = 0, and the multiplayer gap ``max_i [max_{π'} J_i(π', π_{−i}) − J_i(π)]`` for an
+n-player game. "Iterations to reach ε" is the first recorded iteration whose gap is ≤ ε (the trace is recorded every
+``every`` iterations, so it is exact up to that resolution); a seed that never reaches ε counts as +∞, so the median
+is finite only when more than half the seeds reach it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from .store import Store
+
+THRESHOLDS = (1e-3, 1e-6)
+
+
+def gap_metric(task: dict[str, Any]) -> str:
+    """The metric that measures convergence for this task's game."""
+    if task.get("players"):
+        return "multiplayer_duality_gap"
+    return "reg_duality_gap" if task["beta"] > 0 else "duality_gap"
+
+
+def first_reach(iterations: list[int], values: list[float], eps: float) -> float:
+    """First recorded iteration with value ≤ eps (``inf`` if none)."""
+    for it, v in zip(iterations, values):
+        if v <= eps:
+            return float(it)
+    return math.inf
+
+
+def _median(xs: list[float]) -> float:
+    return float(np.median(np.asarray(xs, dtype=np.float64))) if xs else math.nan
+
+
+def collect(store: Store) -> list[dict[str, Any]]:
+    """Every task with its gap metric, final gap and iterations to reach each threshold."""
+    tasks = store.tasks()
+    traces: dict[str, dict] = {}
+    for m in {gap_metric(t) for t in tasks}:
+        traces[m] = store.traces(m)
+    for t in tasks:
+        m = gap_metric(t)
+        t["gap_metric"] = m
+        t["final_gap"] = t["final"].get(m, math.nan)
+        tr = traces[m].get(t["task_id"])
+        for eps in THRESHOLDS:
+            t[f"iters_to_{eps:g}"] = first_reach(tr["iteration"], tr["value"], eps) if tr else math.nan
+    return tasks
+
+
+def rankings(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One table per (game, β): rows = (solver, feedback, η, init, policy), medians over seeds, best gap first."""
+    groups: dict[tuple, dict[tuple, list]] = defaultdict(lambda: defaultdict(list))
+    for t in tasks:
+        groups[(t["game"], t["beta"])][(t["solver"], t["feedback"], t["eta"], t["init"], t["policy"])].append(t)
+    tables = []
+    for (game, beta), rows in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        out_rows = []
+        for (solver, fb, eta, init, policy), ts in rows.items():
+            resolved_eta = ts[0]["hparams"].get("eta", eta)
+            row = {
+                "solver": solver, "feedback": fb, "eta": resolved_eta, "init": init, "policy": policy,
+                "seeds": len(ts), "gap_metric": ts[0]["gap_metric"],
+                "final_gap": _median([x["final_gap"] for x in ts]),
+                "queries": _median([x["queries"] for x in ts]),
+            }
+            for eps in THRESHOLDS:
+                row[f"iters_to_{eps:g}"] = _median([x[f"iters_to_{eps:g}"] for x in ts])
+            out_rows.append(row)
+        out_rows.sort(key=lambda r: (math.inf if math.isnan(r["final_gap"]) else r["final_gap"], r["solver"]))
+        for rank, r in enumerate(out_rows, 1):
+            r["rank"] = rank
+        tables.append({"game": game, "beta": beta, "rows": out_rows})
+    return tables
+
+
+def _fmt_it(x: float) -> str:
+    return "never" if math.isinf(x) else "—" if math.isnan(x) else f"{int(x)}"
+
+
+def _fmt_q(x: float) -> str:
+    return "—" if math.isnan(x) else f"{x:.3g}"
+
+
+def format_tables(tables: list[dict[str, Any]]) -> str:
+    """Plain-text tables, one per (game, β)."""
+    lines = []
+    head = f"{'#':>2}  {'solver':<9} {'feedback':<11} {'eta':>7} {'init':<8} {'final gap':>10} {'it→1e-3':>8} " \
+           f"{'it→1e-6':>8} {'queries':>9} {'seeds':>5}"
+    for tab in tables:
+        metric = tab["rows"][0]["gap_metric"] if tab["rows"] else ""
+        lines.append(f"== {tab['game']}  β = {tab['beta']:g}  ({metric}, median over seeds)")
+        lines.append(head)
+        for r in tab["rows"]:
+            eta = "—" if r["eta"] is None else f"{r['eta']:.3g}"
+            lines.append(
+                f"{r['rank']:>2}  {r['solver']:<9} {r['feedback']:<11} {eta:>7} {r['init']:<8} "
+                f"{r['final_gap']:>10.2e} {_fmt_it(r['iters_to_0.001']):>8} {_fmt_it(r['iters_to_1e-06']):>8} "
+                f"{_fmt_q(r['queries']):>9} {r['seeds']:>5}"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _json_safe(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None  # never reached / missing: strict JSON has no inf or NaN
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+def build_report(directory) -> dict[str, Any]:
+    """The report of a run directory: ``tables`` (rankings, :func:`rankings`) and ``tasks`` (one entry per task:
+    parameters, final metrics, queries, resolved hyper-parameters, ``final_gap``, ``iters_to_0.001``, ``iters_to_1e-06``).
+    """
+    with Store(directory, readonly=True) as store:
+        meta = store.meta()
+        tasks = collect(store)
+    return {
+        "out": str(directory), "config_hash": meta.get("config_hash"), "config_source": meta.get("config_source"),
+        "num_tasks": len(tasks), "tables": rankings(tasks), "tasks": tasks,
+    }
+
+
+def report_json(directory) -> dict[str, Any]:
+    """:func:`build_report` as strict JSON data: a threshold never reached (+∞) or a missing value becomes ``null``."""
+    return _json_safe(build_report(directory))

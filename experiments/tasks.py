@@ -1,0 +1,254 @@
+"""Turning tasks into games and solver runs: the work a runner ships to a process or a Ray worker.
+
+A *batch* is a list of tasks that run as one call. Tasks are batched when their runs are one tensor computation:
+exact feedback, a deterministic init (``ref``/``uniform``), tabular policy, two-player matrix games of the same size,
+and the same solver, η, β, iterations and recording interval; their games are stacked into one ``P [B, n, n]`` and
+advanced by a single ``solve`` call (the solvers are batch-agnostic over leading axes). Everything else runs alone.
+Batches are formed from the *whole* grid in a fixed order and committed atomically, so a resumed sweep re-runs whole
+batches and reproduces an uninterrupted run exactly.
+
+:func:`run_batch` returns plain data (floats and lists), so results cross process boundaries cheaply.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from .config import Task
+
+#: Upper bound on the games stacked in one solve call (keeps batches numerous enough to load all workers).
+MAX_BATCH = 24
+#: Metrics copied from ``SolveResult.final`` / ``.trace`` into the store (those present are kept, others ignored).
+METRICS = (
+    "duality_gap", "reg_duality_gap", "kl_to_nash", "avg_duality_gap", "avg_reg_duality_gap", "avg_kl_to_nash",
+    "multiplayer_duality_gap", "avg_multiplayer_duality_gap",
+)
+
+
+# ----------------------------------------------------------------------------------------------------------- games
+
+
+def _parse_value(v: str):
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return v
+
+
+def _parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"name:k=v,k=v"`` -> ``(name, {k: v})`` with ints and floats converted."""
+    name, _, rest = spec.partition(":")
+    params: dict[str, Any] = {}
+    for item in filter(None, (s.strip() for s in rest.split(","))):
+        k, eq, v = item.partition("=")
+        if not eq or not k:
+            raise ValueError(f"bad game spec {spec!r}: expected name:key=value,…; got item {item!r}")
+        params[k.strip()] = _parse_value(v.strip())
+    return name.strip(), params
+
+
+def _ref_policy(ref: str, n: int) -> np.ndarray | None:
+    """Reference policy from a spec: ``uniform``, or ``random:seed=S[,scale=σ]`` = ``softmax(σ·z)``, ``z ~ N(0, I)``.
+
+    ``random`` follows the EGPO simulations (π_ref logits drawn from N(0, 1)). Used only when ``nashlab.games.spec``
+    (the games part's parser) is not available.
+    """
+    name, params = _parse_spec(ref)
+    if name == "uniform" and not params:
+        return None
+    if name == "random":
+        unknown = set(params) - {"seed", "scale"}
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))} for ref 'random'; valid: seed, scale")
+        z = np.random.default_rng(int(params.get("seed", 0))).normal(size=n) * float(params.get("scale", 1.0))
+        p = np.exp(z - z.max())
+        return p / p.sum()
+    raise ValueError(f"unknown reference policy spec {ref!r}; use 'uniform' or 'random:seed=S[,scale=σ]'")
+
+
+def build_game(spec: str, ref: str, players: int | None, beta: float):
+    """A game object for ``solve``: ``PreferenceGame``, ``ContextualGame`` (spec ``contextual:…``) or
+    ``MultiplayerGame`` (``players`` given). ``ref = "game"`` keeps a contextual game's own reference policy.
+    """
+    from nashlab.games import ContextualGame, MultiplayerGame, PreferenceGame, contextual_embedding
+
+    try:  # the games part's parser, when present, is the one source of truth for specs
+        from nashlab.games.spec import parse_game_spec, parse_ref_spec
+    except ImportError:
+        parse_game_spec = parse_ref_spec = None
+
+    name, params = _parse_spec(spec)
+    if name == "contextual":
+        game = contextual_embedding(**params)
+        if ref == "game":  # π_ref(·|x) = softmax(W x), the generator's own context-dependent reference
+            inner = game.game.with_beta(beta)
+        else:
+            pi_ref = parse_ref_spec(ref, game.game.n) if parse_ref_spec else _ref_policy(ref, game.game.n)
+            inner = PreferenceGame(game.game.P, pi_ref, beta, game.game.name)
+        return ContextualGame(inner, game.features)
+    if parse_game_spec is not None:
+        g = parse_game_spec(spec)
+        P = g.P if isinstance(g, PreferenceGame) else np.asarray(g)
+    else:
+        from nashlab.games import make_matrix
+
+        P = make_matrix(name, **params)
+    n = P.shape[-1]
+    pi_ref = parse_ref_spec(ref, n) if parse_ref_spec else _ref_policy(ref, n)
+    game = PreferenceGame(P, pi_ref, beta, name=spec)
+    if players is not None:
+        return MultiplayerGame(game, num_players=int(players))
+    return game
+
+
+# --------------------------------------------------------------------------------------------------------- batches
+
+
+def batch_key(t: Task) -> tuple | None:
+    """Tasks with equal non-``None`` keys run as one batched solve; ``None``: the task runs alone."""
+    if t.feedback != "exact" or t.init not in ("ref", "uniform") or t.policy != "tabular" or t.players is not None:
+        return None
+    if t.spec.startswith("contextual"):
+        return None
+    return (t.solver, t.eta, t.beta, t.init, t.iters, t.every, _game_size(t.spec))
+
+
+def _game_size(spec: str) -> int:
+    _, params = _parse_spec(spec)
+    if "n" in params:
+        return int(params["n"])
+    return build_game(spec, "uniform", None, 0.0).n  # the generator's default size
+
+
+def make_batches(tasks: list[Task], *, batch: bool = True, max_batch: int = MAX_BATCH) -> list[list[Task]]:
+    """Group the whole grid into batches, deterministically (same tasks in the same order -> same batches)."""
+    if not batch:
+        return [[t] for t in tasks]
+    groups: dict[tuple, list[Task]] = defaultdict(list)
+    out: list[list[Task]] = []
+    for t in tasks:
+        k = batch_key(t)
+        if k is None:
+            out.append([t])
+        else:
+            groups[k].append(t)
+    for members in groups.values():
+        for i in range(0, len(members), max_batch):
+            out.append(members[i:i + max_batch])
+    return out
+
+
+def batch_cost(batch: list[Task]) -> float:
+    """A rough cost (for largest-first scheduling): iterations × sqrt(tasks) × (2 for sampled feedback)."""
+    t = batch[0]
+    factor = 2.0 if t.feedback != "exact" else 1.0
+    factor *= 3.0 if t.policy == "mlp" or t.spec.startswith("contextual") else 1.0
+    return t.iters * factor * math.sqrt(len(batch))
+
+
+# ------------------------------------------------------------------------------------------------------------- run
+
+
+def _to_list(x) -> list:
+    return np.asarray(x, dtype=np.float64).tolist()
+
+
+def _column(values, b: int | None, reduce_contexts: bool) -> np.ndarray:
+    """Trace or final values for batch element ``b`` (``None``: unbatched); contextual arrays are averaged."""
+    arr = np.asarray(values, dtype=np.float64)
+    if b is not None:
+        arr = arr[..., b] if arr.ndim >= 1 else arr
+    if reduce_contexts and arr.ndim >= 1 and b is None:
+        arr = arr.reshape(arr.shape[0], -1).mean(-1) if arr.ndim >= 2 else arr
+    return arr
+
+
+def _finals(final: dict, b: int | None) -> dict[str, float]:
+    out = {}
+    for m in METRICS:
+        if m in final:
+            v = np.asarray(final[m], dtype=np.float64)
+            if b is not None and v.ndim >= 1:
+                v = v[b]
+            out[m] = float(v.mean()) if v.ndim else float(v)
+    return out
+
+
+def _traces(trace: dict, b: int | None, num_records: int) -> dict[str, list[float]]:
+    out = {}
+    for m in ("queries",) + METRICS:
+        if m not in trace:
+            continue
+        arr = np.asarray(trace[m], dtype=np.float64)  # [T] or [T, B] or [T, C] or [T, B, …]
+        if arr.shape[0] != num_records:
+            continue
+        if b is not None and arr.ndim >= 2:
+            arr = arr[:, b]
+        if arr.ndim >= 2:  # contexts: the mean over prompts
+            arr = arr.reshape(num_records, -1).mean(-1)
+        out[m] = arr.tolist()
+    return out
+
+
+def _hparams(res) -> dict[str, Any]:
+    out = {}
+    for k, v in (getattr(res, "hparams", None) or {}).items():
+        if isinstance(v, (int, float, str, bool)) or v is None:
+            out[k] = v
+        else:
+            try:
+                out[k] = _to_list(v)
+            except (TypeError, ValueError):
+                out[k] = repr(v)
+    return out
+
+
+def run_batch(batch: list[Task]) -> list[dict[str, Any]]:
+    """Run one batch and return one result record per task (in batch order).
+
+    Record: ``task_id``, ``final`` (metric -> float), ``trace`` (``iteration`` and ``queries`` lists, then one list
+    per metric, recorded every ``every`` iterations incl. 0 and the last), ``queries`` (total preference queries),
+    ``hparams`` (the solver's resolved hyper-parameters) and ``wall_s`` (seconds; shared by a batch, divided evenly).
+    """
+    from nashlab.games import PreferenceGame
+    from nashlab.solvers import solve
+
+    t0 = time.perf_counter()
+    first = batch[0]
+    kwargs = dict(eta=first.eta, beta=first.beta, iters=first.iters, every=first.every, feedback=first.feedback,
+                  init=first.init, policy=first.policy)
+    if len(batch) == 1:
+        game = build_game(first.spec, first.ref, first.players, first.beta)
+        if first.players is not None:
+            kwargs["num_players"] = first.players
+        res = solve(game, first.solver, seed=first.seed, **kwargs)
+        index: list[int | None] = [None]
+    else:
+        games = [build_game(t.spec, t.ref, None, t.beta) for t in batch]
+        P = np.stack([g.P for g in games])
+        pi_ref = np.stack([np.broadcast_to(g.pi_ref, (g.n,)) for g in games])
+        game = PreferenceGame(P, pi_ref, first.beta, name=f"batch of {len(batch)}")
+        # seed only drives random init and sampled feedback, neither of which batches; fix it for determinism.
+        res = solve(game, first.solver, seed=0, **kwargs)
+        index = list(range(len(batch)))
+    wall = (time.perf_counter() - t0) / len(batch)
+
+    iteration = [int(i) for i in np.asarray(res.trace["iteration"]).reshape(-1)]
+    queries_total = np.asarray(res.queries, dtype=np.float64)
+    out = []
+    for t, b in zip(batch, index):
+        trace = _traces(res.trace, b, len(iteration))
+        q = queries_total[b] if (b is not None and queries_total.ndim >= 1) else queries_total
+        q = float(np.asarray(q).mean()) if np.asarray(q).ndim else float(q)
+        out.append({
+            "task_id": t.task_id, "final": _finals(res.final, b), "trace": {"iteration": iteration, **trace},
+            "queries": q, "hparams": _hparams(res), "wall_s": wall,
+        })
+    return out

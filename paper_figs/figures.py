@@ -1,0 +1,334 @@
+"""Paper figures: one function per figure, from a run's stored results to a matplotlib ``Figure``.
+
+Every curve is the **median over seeds** with the **inter-quartile band** (25–75 %) shaded; y is logarithmic (values
+≤ 0 are drawn at :data:`FLOOR`). Panels are one per game. When a solver ran with several step sizes η, each panel shows
+its best η on that game (smallest median final gap), as the papers' grid searches do; the chosen η is in the report.
+
+The gap drawn for a task is its game's gap: ``DG_β`` for β > 0, ``DG_0`` for β = 0 (see
+:func:`nashlab.experiments.report.gap_metric`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from .rates import contraction
+from .style import PANEL_H, PANEL_W, RC, feedback_style, solver_color
+
+#: Smallest value drawn on a log axis (gaps are clamped at 0 and reach ~1e-16 in float64).
+FLOOR = 1e-16
+
+
+class RunData:
+    """The finished tasks of a run directory and their metric traces (loaded lazily, one metric at a time)."""
+
+    def __init__(self, directory: str | Path) -> None:
+        from nashlab.experiments.store import Store
+
+        self.directory = Path(directory)
+        with Store(directory, readonly=True) as store:
+            self.tasks: list[dict[str, Any]] = store.tasks()
+            self._store_path = store.directory
+        self._traces: dict[str, dict] = {}
+
+    def trace(self, metric: str) -> dict[str, dict[str, list[float]]]:
+        if metric not in self._traces:
+            from nashlab.experiments.store import Store
+
+            with Store(self._store_path, readonly=True) as store:
+                self._traces[metric] = store.traces(metric)
+        return self._traces[metric]
+
+    def betas(self, *, multiplayer: bool = False) -> list[float]:
+        return sorted({t["beta"] for t in self.tasks if bool(t["players"]) == multiplayer})
+
+    def games(self, *, multiplayer: bool = False) -> list[str]:
+        seen: dict[str, None] = {}
+        for t in self.tasks:
+            if bool(t["players"]) == multiplayer:
+                seen.setdefault(t["game"])
+        return list(seen)
+
+
+def gap_name(beta: float, *, avg: bool = False) -> str:
+    base = "reg_duality_gap" if beta > 0 else "duality_gap"
+    return f"avg_{base}" if avg else base
+
+
+def _gap_label(beta: float) -> str:
+    return f"duality gap DG$_{{{beta:g}}}$" if beta > 0 else "duality gap DG$_0$"
+
+
+def _resolved_eta(t: dict) -> float | None:
+    eta = t.get("hparams", {}).get("eta", t["eta"])
+    return float(eta) if isinstance(eta, (int, float)) else None
+
+
+def _select(data: RunData, *, beta: float, game: str | None = None, feedback: str | None = None,
+            multiplayer: bool = False) -> list[dict]:
+    """Tasks at β (and game / feedback kind), the first init only, each solver at its best η."""
+    ts = [t for t in data.tasks if t["beta"] == beta and bool(t["players"]) == multiplayer
+          and (game is None or t["game"] == game)
+          and (feedback is None or t["feedback"].split(":")[0] == feedback)]
+    if not ts:
+        return []
+    first_init = ts[0]["init"]
+    ts = [t for t in ts if t["init"] == first_init or t["init"].startswith("random") and first_init.startswith("random")]
+    metric = "multiplayer_duality_gap" if multiplayer else gap_name(beta)
+    by: dict[tuple, dict[Any, list]] = defaultdict(lambda: defaultdict(list))
+    for t in ts:
+        by[(t["game"], t["solver"], t["feedback"])][t["eta"]].append(t)
+    out = []
+    for _, per_eta in by.items():
+        best = min(per_eta.values(), key=lambda group: _nanmedian([g["final"].get(metric, math.inf) for g in group]))
+        out.extend(best)
+    return out
+
+
+def _nanmedian(xs) -> float:
+    a = np.asarray([x if x is not None else np.nan for x in xs], dtype=np.float64)
+    return float(np.nanmedian(a)) if np.isfinite(a).any() else math.inf
+
+
+def _band(data: RunData, tasks: list[dict], metric: str, x: str = "iteration"):
+    """(x, median, q25, q75) over the tasks' traces of ``metric`` (traces truncated to the shortest)."""
+    tr = data.trace(metric)
+    rows = [tr[t["task_id"]] for t in tasks if t["task_id"] in tr]
+    if not rows:
+        return None
+    L = min(len(r["value"]) for r in rows)
+    if L == 0:
+        return None
+    vals = np.maximum(np.array([r["value"][:L] for r in rows], dtype=np.float64), FLOOR)
+    if x == "queries":
+        if not all(len(r["queries"]) >= L for r in rows):
+            return None
+        xs = np.median(np.array([r["queries"][:L] for r in rows], dtype=np.float64), axis=0)
+    else:
+        xs = np.asarray(rows[0]["iteration"][:L], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        q25, med, q75 = np.nanpercentile(vals, [25, 50, 75], axis=0)
+    return xs, med, q25, q75
+
+
+def _grid(num: int, *, ncols: int = 3) -> tuple[Figure, list]:
+    import matplotlib as mpl
+
+    ncols = max(1, min(ncols, num))
+    nrows = max(1, math.ceil(num / ncols))
+    with mpl.rc_context(RC):
+        fig = Figure(figsize=(PANEL_W * ncols, PANEL_H * nrows + 0.5), layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
+    for ax in axes[num:]:
+        ax.set_visible(False)
+    return fig, axes[:num]
+
+
+def _style_axes(ax, *, title: str, xlabel: str, ylabel: str, logx: bool = False) -> None:
+    ax.set_yscale("log")
+    if logx:
+        ax.set_xscale("log")
+    ax.set_title(title, fontsize=RC["axes.titlesize"])
+    ax.set_xlabel(xlabel, fontsize=RC["axes.labelsize"])
+    ax.set_ylabel(ylabel, fontsize=RC["axes.labelsize"])
+    ax.tick_params(labelsize=RC["xtick.labelsize"])
+    ax.grid(True, which="major", alpha=0.3, linewidth=0.5)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def _legend(fig: Figure, solvers: Iterable[str], extra: list[tuple[str, dict]] = ()) -> None:
+    handles = [Line2D([], [], color=solver_color(s), lw=1.6, label=s) for s in solvers]
+    handles += [Line2D([], [], color="black", label=label, **kw) for label, kw in extra]
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), frameon=False,
+                   fontsize=RC["legend.fontsize"])
+
+
+def _plot_band(ax, band, color: str, ls: str = "-", lw: float = 1.2, alpha: float = 0.18, label=None) -> None:
+    xs, med, q25, q75 = band
+    ax.plot(xs, med, color=color, ls=ls, lw=lw, label=label)
+    ax.fill_between(xs, q25, q75, color=color, alpha=alpha, lw=0)
+
+
+def _solver_order(tasks: list[dict]) -> list[str]:
+    from .style import SOLVER_COLORS
+
+    names = {t["solver"] for t in tasks}
+    known = [s for s in SOLVER_COLORS if s in names]
+    return known + sorted(names - set(known))
+
+
+# --------------------------------------------------------------------------------------------------------- figures
+
+
+def fig_gap_vs_iterations(data: RunData, beta: float, *, feedback: str | None = "exact") -> Figure:
+    """Duality gap of the last iterate against iterations, one panel per game, at one β (exact feedback)."""
+    return _gap_figure(data, beta, feedback=feedback, x="iteration")
+
+
+def fig_gap_vs_queries(data: RunData, beta: float) -> Figure:
+    """Duality gap against preference queries (log–log), every feedback model (solid exact, dashed sampled)."""
+    return _gap_figure(data, beta, feedback=None, x="queries")
+
+
+def _gap_figure(data: RunData, beta: float, *, feedback: str | None, x: str) -> Figure:
+    games = [g for g in data.games() if _select(data, beta=beta, game=g, feedback=feedback)]
+    fig, axes = _grid(len(games))
+    used, fbs = [], set()
+    for ax, game in zip(axes, games):
+        ts = _select(data, beta=beta, game=game, feedback=feedback)
+        groups: dict[tuple, list] = defaultdict(list)
+        for t in ts:
+            groups[(t["solver"], t["feedback"])].append(t)
+        for s in _solver_order(ts):
+            for (solver, fb), members in groups.items():
+                if solver != s:
+                    continue
+                band = _band(data, members, gap_name(beta), x=x)
+                if band is None:
+                    continue
+                _plot_band(ax, band, solver_color(s), feedback_style(fb))
+                fbs.add(fb.split(":")[0])
+                if s not in used:
+                    used.append(s)
+        _style_axes(ax, title=game, xlabel="iteration t" if x == "iteration" else "preference queries",
+                    ylabel=_gap_label(beta), logx=(x == "queries"))
+    extra = [(f"{k} feedback", {"ls": feedback_style(k)}) for k in sorted(fbs)] if len(fbs) > 1 else []
+    _legend(fig, used, extra)
+    what = "iterations" if x == "iteration" else "preference queries"
+    fig.suptitle(f"Last-iterate duality gap vs {what}, β = {beta:g} (median, IQR over seeds)",
+                 fontsize=RC["axes.titlesize"] + 0.5)
+    return fig
+
+
+def fig_kl_rates(data: RunData, beta: float) -> Figure:
+    """``KL(π*_β ‖ π_t)`` against iterations with each solver's theoretical rate ``KL_0 · q^t`` (dashed) beside it.
+
+    Only solvers with a linear-rate claim at β > 0 are drawn (see :mod:`nashlab.paper_figs.rates`); exact feedback.
+    """
+    games = []
+    for g in data.games():
+        ts = [t for t in _select(data, beta=beta, game=g, feedback="exact")
+              if contraction(t["solver"], _resolved_eta(t), beta) is not None]
+        if ts:
+            games.append((g, ts))
+    fig, axes = _grid(max(len(games), 1))
+    used = []
+    for ax, (game, ts) in zip(axes, games):
+        for s in _solver_order(ts):
+            members = [t for t in ts if t["solver"] == s]
+            band = _band(data, members, "kl_to_nash")
+            if band is None:
+                continue
+            color = solver_color(s)
+            _plot_band(ax, band, color)
+            label, q = contraction(s, _resolved_eta(members[0]), beta)
+            xs = band[0]
+            kl0 = band[1][0]
+            theory = np.maximum(kl0 * np.exp(xs * math.log(q)), FLOOR)
+            ax.plot(xs, theory, color=color, ls="--", lw=0.9, alpha=0.9)
+            used.append(s) if s not in used else None
+        _style_axes(ax, title=game, xlabel="iteration t", ylabel=r"KL($\pi^*_\beta\,\|\,\pi_t$)")
+    if not games:
+        _style_axes(axes[0], title="no solver with a rate at this β", xlabel="iteration t",
+                    ylabel=r"KL($\pi^*_\beta\,\|\,\pi_t$)")
+    _legend(fig, used, [("measured (median, IQR)", {"ls": "-"}), ("theory KL$_0\\,q^t$", {"ls": "--"})])
+    fig.suptitle(f"Distance to the regularised equilibrium, β = {beta:g}: measured vs theoretical rate",
+                 fontsize=RC["axes.titlesize"] + 0.5)
+    return fig
+
+
+def fig_last_vs_average(data: RunData, beta: float) -> Figure:
+    """Last iterate (solid) vs running-average iterate (dotted) duality gap, one panel per game, exact feedback."""
+    games = [g for g in data.games() if _select(data, beta=beta, game=g, feedback="exact")]
+    fig, axes = _grid(len(games))
+    used = []
+    for ax, game in zip(axes, games):
+        ts = _select(data, beta=beta, game=game, feedback="exact")
+        for s in _solver_order(ts):
+            members = [t for t in ts if t["solver"] == s]
+            for avg, ls in ((False, "-"), (True, ":")):
+                band = _band(data, members, gap_name(beta, avg=avg))
+                if band is not None:
+                    _plot_band(ax, band, solver_color(s), ls, alpha=0.10 if avg else 0.18)
+                    used.append(s) if s not in used else None
+        _style_axes(ax, title=game, xlabel="iteration t", ylabel=_gap_label(beta))
+    _legend(fig, used, [("last iterate π$_t$", {"ls": "-"}), ("average iterate π̄$_t$", {"ls": ":"})])
+    fig.suptitle(f"Last vs average iterate, β = {beta:g} (median, IQR over seeds)", fontsize=RC["axes.titlesize"] + 0.5)
+    return fig
+
+
+def fig_multiplayer_gap(data: RunData) -> Figure:
+    """Multiplayer duality gap ``max_i [max_π' J_i(π', π_−i) − J_i(π_i, π_−i)]`` of the n-player games.
+
+    One panel per (game, β); last iterate solid, average iterate dotted; every feedback model (dashed sampled).
+    """
+    panels = [(g, b) for g in data.games(multiplayer=True) for b in data.betas(multiplayer=True)
+              if _select(data, beta=b, game=g, multiplayer=True)]
+    fig, axes = _grid(max(len(panels), 1))
+    used = []
+    for ax, (game, beta) in zip(axes, panels):
+        ts = _select(data, beta=beta, game=game, multiplayer=True)
+        players = ts[0]["players"]
+        for s in _solver_order(ts):
+            for fb in sorted({t["feedback"] for t in ts if t["solver"] == s}):
+                members = [t for t in ts if t["solver"] == s and t["feedback"] == fb]
+                band = _band(data, members, "multiplayer_duality_gap")
+                if band is not None:
+                    _plot_band(ax, band, solver_color(s), feedback_style(fb))
+                    used.append(s) if s not in used else None
+                if fb == "exact":
+                    band = _band(data, members, "avg_multiplayer_duality_gap")
+                    if band is not None:
+                        _plot_band(ax, band, solver_color(s), ":", alpha=0.08)
+        _style_axes(ax, title=f"{game} ({players} players, β = {beta:g})", xlabel="iteration t",
+                    ylabel="multiplayer duality gap")
+    if not panels:
+        _style_axes(axes[0], title="no n-player game in this run", xlabel="iteration t",
+                    ylabel="multiplayer duality gap")
+    _legend(fig, used, [("last, exact", {"ls": "-"}), ("last, sampled", {"ls": "--"}), ("average, exact", {"ls": ":"})])
+    fig.suptitle("n-player games: multiplayer duality gap (median, IQR over seeds)", fontsize=RC["axes.titlesize"] + 0.5)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------------ all of them
+
+
+def all_figures(data: RunData) -> dict[str, Figure]:
+    """Every figure this run's results support, by file stem."""
+    figs: dict[str, Figure] = {}
+    for beta in data.betas():
+        tag = f"beta{beta:g}"
+        if any(t["feedback"] == "exact" for t in data.tasks if t["beta"] == beta and not t["players"]):
+            figs[f"gap_vs_iterations_{tag}"] = fig_gap_vs_iterations(data, beta)
+            figs[f"last_vs_average_{tag}"] = fig_last_vs_average(data, beta)
+            if beta > 0:
+                figs[f"kl_rate_{tag}"] = fig_kl_rates(data, beta)
+        figs[f"gap_vs_queries_{tag}"] = fig_gap_vs_queries(data, beta)
+    if data.games(multiplayer=True):
+        figs["multiplayer_gap"] = fig_multiplayer_gap(data)
+    return figs
+
+
+def write_figures(directory: str | Path, *, formats: tuple[str, ...] = ("png", "pdf"), dpi: int = 200) -> list[Path]:
+    """Draw every figure of a run directory into ``DIR/figs/<name>.{png,pdf}``; return the written paths."""
+    data = RunData(directory)
+    if not data.tasks:
+        raise ValueError(f"{directory} holds no finished task yet; nothing to draw")
+    out = Path(directory) / "figs"
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, fig in all_figures(data).items():
+        for ext in formats:
+            p = out / f"{name}.{ext}"
+            fig.savefig(p, dpi=dpi)
+            paths.append(p)
+    return paths

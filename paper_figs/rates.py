@@ -1,0 +1,51 @@
+"""Theoretical last-iterate rates of ``KL(π*_β ‖ π_t)`` drawn beside the measured curves.
+
+A rate is a per-step contraction factor ``q(η, β)``: the theory says ``KL_t ≤ q^t · KL_0`` (in the unified η/β units
+of DESIGN.md, exact feedback). The solvers package may expose a solver's rate itself (a ``rate`` callable or
+``contraction`` on its registry entry); otherwise this table, with its sources, is used:
+
+- EGPO (extragradient on the KL-regularised game): ``q = 1 − ηβ`` (Zhou, Fazel, Du, arXiv 2503.08942; the form of
+  Cen et al. 2021's extragradient bound for entropy-regularised matrix games; see ALGORITHMS.md §3).
+- Nash-MP (mirror prox): ``q = 1/(1 + ηβ)`` (Tiapkin et al., arXiv 2505.19731; ALGORITHMS.md §4).
+- MMD: ``q = 1/(1 + ηβ)`` (Sokota et al., ICLR 2023: linear convergence to the regularised equilibrium with per-step
+  factor 1/(1+ηα), α = β here).
+- INPO (OMD): ``q = 1 − ηβ`` (Zhang et al., arXiv 2407.00617, Thm 4: ``KL_{t+1} ≤ (1 − τ/η_I) KL_t + 8C²/η_I²``; the
+  contraction term, τ/η_I = ηβ; with exact feedback on a tabular policy the additive term is absent in practice).
+
+Nash-MD is left out on purpose: with a constant η its fixed point is biased away from π*_β (ALGORITHMS.md §6), so a
+linear rate to π*_β would be wrong. MWU/SPPO/OMWU target the β = 0 game and have no rate in ``KL(π*_β‖·)``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+#: name -> (label, q(eta, beta)).
+RATES: dict[str, tuple[str, Callable[[float, float], float]]] = {
+    "egpo": ("(1−ηβ)^t", lambda eta, beta: 1.0 - eta * beta),
+    "nash-mp": ("(1+ηβ)^−t", lambda eta, beta: 1.0 / (1.0 + eta * beta)),
+    "mmd": ("(1+ηβ)^−t", lambda eta, beta: 1.0 / (1.0 + eta * beta)),
+    "inpo": ("(1−ηβ)^t", lambda eta, beta: 1.0 - eta * beta),
+}
+
+
+def contraction(solver: str, eta: float | None, beta: float) -> tuple[str, float] | None:
+    """``(label, q)`` for a solver at (η, β), or ``None`` if no linear rate applies (β = 0, no claim, η unknown)."""
+    if eta is None or not beta > 0:
+        return None
+    try:  # prefer the solvers package's own statement of its rate, when it exposes one
+        from nashlab.solvers import SOLVERS
+
+        spec = SOLVERS.get(solver)
+        fn = getattr(spec, "rate", None) or (spec.get("rate") if isinstance(spec, dict) else None)
+        if callable(fn):
+            q = float(fn(eta=eta, beta=beta))
+            if 0 < q < 1:
+                return ("theory", q)
+    except Exception:  # noqa: BLE001 — the registry's optional extras must never break a figure
+        pass
+    if solver not in RATES:
+        return None
+    label, f = RATES[solver]
+    q = f(eta, beta)
+    return (label, q) if 0 < q < 1 else None
