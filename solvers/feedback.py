@@ -1,0 +1,106 @@
+"""Feedback: the only way a solver sees the game. A callable ``pi [..., n] -> g [..., n]`` with ``g ≈ P π``.
+
+* :func:`exact_feedback` — ``g = P π`` exactly (one *query* = one win-rate vector per game, the unit in which
+  Nash-MP's rate ``(1+2β)^{−N/2}`` counts queries).
+* :func:`sampled_feedback` — the unbiased estimate of :meth:`nashlab.games.PreferenceOracle.win_rates`: for every
+  action ``y``, ``M`` opponents ``y'_m ~ π`` and Bernoulli(``P[y, y'_m]``) outcomes, ``ĝ_y = (1/M) Σ_m o_m``
+  (``E ĝ = Pπ``, ``Var ĝ_y ≤ 1/(4M)``); one query = one comparison, ``n·M`` per call per game; seeded by the oracle.
+
+Extra leading axes on ``pi`` broadcast against ``P``'s batch axes (n-player rules evaluate ``[N, ..., n]`` at once).
+"""
+
+from __future__ import annotations
+
+import torch
+
+Tensor = torch.Tensor
+
+
+class ExactFeedback:
+    """``g = P π`` for ``P [..., n, n]`` (a torch tensor; its dtype and device are used).
+
+    Attributes:
+        P: the preference tensor.
+        calls: number of evaluations so far.
+        queries: preference queries used so far (one exact win-rate vector per game per call).
+    """
+
+    def __init__(self, P: Tensor) -> None:
+        if not isinstance(P, torch.Tensor):
+            P = torch.as_tensor(P, dtype=torch.float64)
+        if P.ndim < 2 or P.shape[-1] != P.shape[-2]:
+            raise ValueError(f"P must have shape [..., n, n]; got {tuple(P.shape)}")
+        self.P = P
+        self.calls = 0
+        self.queries = 0
+
+    def __call__(self, pi: Tensor) -> Tensor:
+        self.calls += 1
+        self.queries += 1
+        P = self.P
+        if P.ndim == 2:
+            # [n, n] @ [..., n]ᵀ: one GEMM over all batch rows (a GEMV when pi is a vector).
+            return pi @ P.T if pi.ndim > 1 else torch.mv(P, pi)
+        return torch.matmul(P, pi.unsqueeze(-1)).squeeze(-1)  # [..., n, n] @ [..., n, 1]
+
+
+class SampledFeedback:
+    """Unbiased estimate of ``P π`` from ``M`` Bernoulli comparisons per action (see module docstring).
+
+    Attributes:
+        oracle: the :class:`nashlab.games.PreferenceOracle` (owns the seed and the query count).
+        num_comparisons: ``M``.
+        calls: number of evaluations so far.
+    """
+
+    def __init__(self, oracle, num_comparisons: int) -> None:
+        if not (isinstance(num_comparisons, int) and not isinstance(num_comparisons, bool) and num_comparisons >= 1):
+            raise ValueError(f"num_comparisons must be an integer ≥ 1; got {num_comparisons!r}")
+        self.oracle = oracle
+        self.num_comparisons = num_comparisons
+        self.calls = 0
+
+    @property
+    def queries(self) -> int:
+        return self.oracle.queries
+
+    def __call__(self, pi: Tensor) -> Tensor:
+        self.calls += 1
+        g = self.oracle.win_rates(pi.to(self.oracle.P.dtype), self.num_comparisons)
+        return g.to(pi.dtype)
+
+
+def exact_feedback(P) -> ExactFeedback:
+    """Exact win rates ``g = Pπ``.
+
+    Args:
+        P: ``[..., n, n]`` torch tensor (or array, converted to float64 CPU).
+
+    >>> import torch
+    >>> fb = exact_feedback(torch.tensor([[0.5, 1.0], [0.0, 0.5]], dtype=torch.float64))
+    >>> fb(torch.tensor([0.5, 0.5], dtype=torch.float64)).tolist()
+    [0.75, 0.25]
+    """
+    return ExactFeedback(P)
+
+
+def sampled_feedback(oracle, num_comparisons: int) -> SampledFeedback:
+    """Sampled win rates from ``oracle`` (a :class:`nashlab.games.PreferenceOracle`), ``M = num_comparisons``."""
+    return SampledFeedback(oracle, num_comparisons)
+
+
+def parse_feedback_spec(spec: str) -> tuple[str, int | None]:
+    """``"exact"`` → ``("exact", None)``; ``"sampled:M"`` → ``("sampled", M)``; anything else → ValueError."""
+    if not isinstance(spec, str):
+        raise ValueError(f"feedback must be 'exact' or 'sampled:M'; got {spec!r}")
+    if spec == "exact":
+        return "exact", None
+    if spec.startswith("sampled:"):
+        try:
+            m = int(spec.split(":", 1)[1])
+        except ValueError:
+            m = 0
+        if m >= 1:
+            return "sampled", m
+        raise ValueError(f"feedback 'sampled:M' needs an integer M ≥ 1; got {spec!r}")
+    raise ValueError(f"feedback must be 'exact' or 'sampled:M'; got {spec!r}")

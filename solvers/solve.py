@@ -1,0 +1,259 @@
+"""``solve``: run a registered solver on a game and record equilibrium metrics (computed by ``nashlab.games``, never
+inside a solver's step) every ``every`` iterations.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .core import SolverState
+from .feedback import ExactFeedback, SampledFeedback, parse_feedback_spec
+from .registry import SOLVERS, make_solver
+
+#: metric names recorded for two-player (symmetric) policies; ``avg_`` versions use the average iterate.
+METRICS = ("duality_gap", "reg_duality_gap", "kl_to_nash")
+MULTI_METRICS = ("multiplayer_duality_gap",)
+
+
+@dataclass
+class SolveResult:
+    """What :func:`solve` returns.
+
+    Attributes:
+        policy: ``np.ndarray [..., n]`` final last iterate (``[..., N, n]`` for n-player rules).
+        policy_avg: same shape, the final average iterate.
+        final: metric name -> float (single game) or ``np.ndarray`` (batch): ``duality_gap``, ``reg_duality_gap``,
+            ``kl_to_nash``, their ``avg_`` versions, and for n-player rules ``multiplayer_duality_gap`` /
+            ``avg_multiplayer_duality_gap`` (the symmetric metrics then use the players' mean policy).
+        trace: name -> list, recorded at iterations 0, every, 2·every, …, and the last: ``iteration``, ``queries``
+            and every metric in ``final``.
+        queries: preference queries used (exact: win-rate vectors per game; sampled: comparisons per game).
+        solver: registry name.
+        hparams: the resolved hyper-parameters (``eta``, ``beta``, …) plus ``iters``, ``feedback``, ``init``,
+            ``policy``, ``seed``.
+        pi_star_beta: ``np.ndarray [..., n]`` the reference equilibrium the KL is measured to.
+    """
+
+    policy: np.ndarray
+    policy_avg: np.ndarray
+    final: dict
+    trace: dict
+    queries: int
+    solver: str
+    hparams: dict
+    pi_star_beta: np.ndarray = field(repr=False, default=None)
+
+    def to_json(self) -> dict:
+        """A JSON-serialisable dict (arrays as nested lists)."""
+        def conv(x):
+            if isinstance(x, np.ndarray):
+                return x.tolist()
+            if isinstance(x, (list, tuple)):
+                return [conv(v) for v in x]
+            if isinstance(x, dict):
+                return {k: conv(v) for k, v in x.items()}
+            if isinstance(x, (np.floating, np.integer)):
+                return x.item()
+            return x
+        return conv({"solver": self.solver, "hparams": self.hparams, "queries": self.queries,
+                     "policy": self.policy, "final": self.final, "trace": self.trace})
+
+
+def parse_init_spec(spec: str) -> tuple[str, int | None]:
+    """``"ref"`` | ``"uniform"`` | ``"random:seed=S"`` (or ``"random"``, seed 0) → ``(kind, seed)``."""
+    if spec in ("ref", "uniform"):
+        return spec, None
+    if isinstance(spec, str) and (spec == "random" or spec.startswith("random:")):
+        rest = spec.split(":", 1)[1] if ":" in spec else "seed=0"
+        key, _, val = rest.partition("=")
+        try:
+            if key.strip() != "seed":
+                raise ValueError
+            return "random", int(val)
+        except ValueError:
+            raise ValueError(f"init must be 'ref', 'uniform' or 'random:seed=S'; got {spec!r}") from None
+    raise ValueError(f"init must be 'ref', 'uniform' or 'random:seed=S'; got {spec!r}")
+
+
+def initial_log_policy(spec: str, shape: tuple, dtype, device) -> torch.Tensor | None:
+    """``None`` for ``ref`` (the solver starts at π_ref); uniform; or ``log_softmax`` of N(0, 1) logits, seeded
+    (each player of an n-player rule gets its own row, hence a distinct start)."""
+    kind, seed = parse_init_spec(spec)
+    if kind == "ref":
+        return None
+    if kind == "uniform":
+        return torch.full(shape, -math.log(shape[-1]), dtype=dtype, device=device)
+    gen = torch.Generator().manual_seed(seed)
+    return torch.log_softmax(torch.randn(shape, generator=gen, dtype=torch.float64), dim=-1).to(dtype=dtype,
+                                                                                             device=device)
+
+
+def _unpack_game(game):
+    from nashlab.games import ContextualGame, MultiplayerGame, PreferenceGame
+
+    if isinstance(game, MultiplayerGame):
+        return game.game, None, game.num_players
+    if isinstance(game, ContextualGame):
+        return game.game, game.features, None
+    if isinstance(game, PreferenceGame):
+        return game, None, None
+    raise ValueError(f"game must be a PreferenceGame, ContextualGame or MultiplayerGame; got {type(game).__name__}")
+
+
+def _equilibrium(base, beta: float) -> np.ndarray:
+    from nashlab.games import exact_nash, regularized_nash
+
+    return regularized_nash(base, beta=beta) if beta > 0 else exact_nash(base)
+
+
+def _metrics(P, log_pi, log_pi_ref, pi_star, beta, multiplayer: bool, prefix: str = "") -> dict:
+    from nashlab.games import duality_gap, kl_to_nash, multiplayer_duality_gap, reg_duality_gap
+
+    pi = log_pi.exp()
+    ref = log_pi_ref.exp()
+    out = {}
+    if multiplayer:
+        out[prefix + "multiplayer_duality_gap"] = multiplayer_duality_gap(P, pi, ref, beta)
+        pi = pi.mean(-2)  # symmetric metrics of the players' mixture
+    out[prefix + "duality_gap"] = duality_gap(P, pi)
+    out[prefix + "reg_duality_gap"] = reg_duality_gap(P, pi, ref, beta)
+    out[prefix + "kl_to_nash"] = kl_to_nash(pi_star, pi)
+    return out
+
+
+def _host(v: torch.Tensor):
+    a = v.detach().cpu().numpy()
+    return float(a) if a.ndim == 0 else a
+
+
+def solve(game, solver: str, eta: float | None = None, beta: float | None = None, iters: int = 1000,
+          every: int = 10, feedback: str = "exact", seed: int = 0, init: str = "ref", policy: str = "tabular",
+          num_players: int | None = None, device: str = "cpu", progress: bool = False, dtype=torch.float64,
+          mlp_options: dict | None = None, **options) -> SolveResult:
+    """Run ``solver`` on ``game`` for ``iters`` steps and record metrics.
+
+    Args:
+        game: :class:`~nashlab.games.PreferenceGame` (single ``[n, n]`` or batched ``[..., n, n]``),
+            :class:`~nashlab.games.ContextualGame` (``[C, n, n]`` + features), or
+            :class:`~nashlab.games.MultiplayerGame`.
+        solver: registry name (see :data:`nashlab.solvers.SOLVERS`).
+        eta, beta: step and KL weight; ``None`` → the solver's default η and the game's β.
+        iters: number of steps ``T ≥ 0``.
+        every: record metrics every ``every ≥ 1`` steps (and at 0 and T).
+        feedback: ``"exact"`` or ``"sampled:M"`` (M comparisons per action per feedback call, oracle seeded by ``seed``).
+        seed: seed of the sampled oracle (and of the MLP's initialisation).
+        init: ``"ref"`` (π_0 = π_ref), ``"uniform"``, or ``"random:seed=S"`` (n-player: a distinct start per player).
+        policy: ``"tabular"`` or ``"mlp"`` (contextual games: a network from features to logits, trained by the rule's
+            loss; see :mod:`nashlab.solvers.policies`).
+        num_players: N for n-player rules (``mnpo``; ``td-mnpo``'s history is ``N − 1``); defaults to the game's or 3.
+        device: torch device string.
+        progress: a tqdm bar on stderr.
+        dtype: float dtype (float64 by default).
+        mlp_options: options of the MLP policy (``hidden``, ``inner_steps``, ``lr``).
+        **options: rule-specific options forwarded to :func:`make_solver` (``lam``, ``rho``).
+
+    Returns:
+        :class:`SolveResult`.
+
+    Raises:
+        ValueError: bad arguments (unknown solver, hyper-parameters out of range, bad specs, mlp without contexts).
+    """
+    from nashlab.games import PreferenceOracle
+
+    base, features, game_players = _unpack_game(game)
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}; choose from {', '.join(SOLVERS)}")
+    if not (isinstance(iters, int) and iters >= 0):
+        raise ValueError(f"iters must be an integer ≥ 0; got {iters!r}")
+    if not (isinstance(every, int) and every >= 1):
+        raise ValueError(f"every must be an integer ≥ 1; got {every!r}")
+    if policy not in ("tabular", "mlp"):
+        raise ValueError(f"policy must be 'tabular' or 'mlp'; got {policy!r}")
+    fb_kind, num_comparisons = parse_feedback_spec(feedback)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda'; got {device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but no CUDA device is visible")
+    beta = float(base.beta) if beta is None else beta
+    spec = SOLVERS[solver]
+    kwargs = dict(options)
+    if spec.multiplayer or solver == "td-mnpo":
+        N = num_players if num_players is not None else game_players
+        if N is not None:
+            kwargs["num_players"] = N
+    elif num_players is not None or game_players is not None:
+        raise ValueError(f"solver {solver!r} is two-player; --players/num_players applies to mnpo and td-mnpo only")
+    rule = make_solver(solver, eta=eta, beta=beta, **kwargs)
+    beta = rule.hparams["beta"]
+    multiplayer = spec.multiplayer
+
+    P = torch.tensor(np.array(base.P), dtype=dtype, device=dev)
+    log_pi_ref = torch.tensor(np.broadcast_to(base.log_pi_ref, base.P.shape[:-1]).copy(), dtype=dtype, device=dev)
+    pi_star_np = _equilibrium(base, beta)
+    pi_star = torch.as_tensor(pi_star_np, dtype=dtype, device=dev)
+    n = base.n
+    shape = tuple(base.P.shape[:-2]) + ((rule.hparams["num_players"],) if multiplayer else ()) + (n,)
+    log_pi0 = initial_log_policy(init, shape, dtype, dev)
+
+    if fb_kind == "exact":
+        fb = ExactFeedback(P)
+    else:
+        fb = SampledFeedback(PreferenceOracle(P, seed=seed, device=dev), num_comparisons)
+
+    if policy == "mlp":
+        from .policies import MLPDriver
+
+        if features is None:
+            raise ValueError("policy 'mlp' needs a ContextualGame (features per context)")
+        if multiplayer:
+            raise ValueError("policy 'mlp' supports two-player rules only")
+        driver = MLPDriver(rule, torch.as_tensor(features, dtype=dtype, device=dev), log_pi_ref, n, seed=seed,
+                           log_pi0=log_pi0, **(mlp_options or {}))
+        state = driver.state
+        step = driver.step
+    else:
+        state = rule.init(log_pi_ref, log_pi0)
+
+        def step(s: SolverState) -> SolverState:
+            return rule.step(s, fb)
+
+    trace: dict[str, list] = {"iteration": [], "queries": []}
+
+    def record(s: SolverState) -> dict:
+        m = _metrics(P, s.log_pi, log_pi_ref, pi_star, beta, multiplayer)
+        m.update(_metrics(P, s.log_pi_avg, log_pi_ref, pi_star, beta, multiplayer, prefix="avg_"))
+        m = {k: _host(v) for k, v in m.items()}
+        trace["iteration"].append(s.t)
+        trace["queries"].append(fb.queries)
+        for k, v in m.items():
+            trace.setdefault(k, []).append(v)
+        return m
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=iters, desc=f"{solver}", leave=False)
+    final = record(state)
+    for t in range(1, iters + 1):
+        state = step(state)
+        if t % every == 0 or t == iters:
+            final = record(state)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+
+    hparams = dict(rule.hparams)
+    hparams.update(iters=iters, feedback=feedback, init=init, policy=policy, seed=seed)
+    return SolveResult(
+        policy=state.log_pi.exp().detach().cpu().numpy(),
+        policy_avg=state.log_pi_avg.exp().detach().cpu().numpy(),
+        final=final, trace=trace, queries=int(fb.queries), solver=solver, hparams=hparams, pi_star_beta=pi_star_np,
+    )
