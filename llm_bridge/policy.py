@@ -202,7 +202,12 @@ class SequencePolicy:
         return list(ids)
 
     def decode(self, response_ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(response_ids), skip_special_tokens=True)
+        """The response's text as the language-game parser reads it: the final EOS dropped, every other token
+        (special ones included, e.g. ``<unk>``) decoded, so a special token is visible text, never skipped."""
+        ids = list(response_ids)
+        if ids and ids[-1] == self.eos_token_id:
+            ids = ids[:-1]
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
 
     def logprobs(self, prompt_ids, response_ids, *, normalize: bool = False, padding_side: str = "left",
                  model=None) -> torch.Tensor:

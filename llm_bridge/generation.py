@@ -1,0 +1,226 @@
+"""On-policy sampling of ``K`` responses per prompt (temperature, top-p), reproducible from a seed.
+
+Two paths:
+
+* ``plain``: ``model.generate`` (the CPU default).
+* ``fast``: a hand-written decoding loop over a pre-allocated static KV cache whose one-token decode step is
+  ``torch.compile``-d with CUDA graphs (``mode="reduce-overhead"``); selected automatically on CUDA
+  (``path="auto"``). On CPU the same loop runs uncompiled with a dynamic cache, so its logic is tested here
+  (greedy decoding equals ``generate``'s; sampled first-token frequencies match the softmax).
+
+Sampling with temperature ``τ`` and nucleus ``p``: ``z ← logits/τ``; keep the smallest set of tokens whose
+probabilities sum to ≥ ``p`` (the most probable first); renormalise; sample. ``τ = 0`` is greedy.
+
+Returned responses are token lists cut after the first EOS (EOS kept, so its probability is part of
+``log π(y|x)``); a response that hit ``max_new_tokens`` has no EOS.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+
+def _cut(seq: Sequence[int], eos: int, pad: int) -> list[int]:
+    out = []
+    for t in seq:
+        t = int(t)
+        out.append(t)
+        if t == eos:
+            break
+    # generate pads finished rows with pad (== eos for some models); strip trailing pads that follow nothing
+    return out if out else [eos]
+
+
+def _left_pad(prompt_ids: Sequence[Sequence[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    T = max(len(p) for p in prompt_ids)
+    ids = torch.full((len(prompt_ids), T), pad, dtype=torch.long)
+    att = torch.zeros((len(prompt_ids), T), dtype=torch.long)
+    for b, p in enumerate(prompt_ids):
+        ids[b, T - len(p):] = torch.tensor(list(p))
+        att[b, T - len(p):] = 1
+    return ids.to(device), att.to(device)
+
+
+def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Set to −inf the logits outside the nucleus: the smallest most-probable set with mass ≥ ``top_p``. ``[..., V]``."""
+    if top_p >= 1.0:
+        return logits
+    sorted_logits, idx = torch.sort(logits, descending=True, dim=-1)
+    probs = torch.softmax(sorted_logits.float(), -1)
+    cum = probs.cumsum(-1)
+    remove = cum - probs >= top_p  # mass strictly before this token already reaches top_p
+    sorted_logits = sorted_logits.masked_fill(remove, float("-inf"))
+    return torch.full_like(logits, float("-inf")).scatter(-1, idx, sorted_logits)
+
+
+def sample_responses(policy, prompt_ids: Sequence[Sequence[int]], num_samples: int, *, max_new_tokens: int = 8,
+                     temperature: float = 1.0, top_p: float = 1.0, seed: int = 0, model=None, path: str = "auto",
+                     batch_size: int = 256) -> list[list[list[int]]]:
+    """``K = num_samples`` responses per prompt from ``model`` (default ``policy.model``).
+
+    Args:
+        policy: :class:`~nashlab.llm_bridge.policy.SequencePolicy` (pad / EOS ids).
+        prompt_ids: ``C`` token lists.
+        num_samples: ``K ≥ 1``.
+        max_new_tokens, temperature, top_p: decoding settings (``temperature = 0``: greedy).
+        seed: all randomness of this call comes from it (the global torch RNG is left untouched).
+        path: ``"plain"``, ``"fast"`` or ``"auto"`` (fast on CUDA, plain otherwise).
+        batch_size: sequences decoded together.
+
+    Returns:
+        ``[C][K]`` token lists.
+    """
+    if not (isinstance(num_samples, int) and num_samples >= 1):
+        raise ValueError(f"num_samples must be an integer ≥ 1; got {num_samples!r}")
+    if not temperature >= 0:
+        raise ValueError(f"temperature must be ≥ 0; got {temperature!r}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must lie in (0, 1]; got {top_p!r}")
+    if path not in ("auto", "plain", "fast"):
+        raise ValueError(f"path must be 'auto', 'plain' or 'fast'; got {path!r}")
+    model = policy.model if model is None else model
+    device = next(model.parameters()).device
+    if path == "auto":
+        path = "fast" if device.type == "cuda" else "plain"
+    flat = [list(p) for p in prompt_ids for _ in range(num_samples)]
+    out: list[list[int]] = []
+    was_training = model.training
+    model.eval()
+    devices = [device] if device.type == "cuda" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed))
+        for s in range(0, len(flat), batch_size):
+            chunk = flat[s:s + batch_size]
+            if path == "plain":
+                out += _generate_plain(policy, model, chunk, max_new_tokens, temperature, top_p, device)
+            else:
+                out += decode_loop(policy, model, chunk, max_new_tokens, temperature, top_p, device)
+    model.train(was_training)
+    return [out[c * num_samples:(c + 1) * num_samples] for c in range(len(prompt_ids))]
+
+
+def _generate_plain(policy, model, prompts, max_new_tokens, temperature, top_p, device):
+    ids, att = _left_pad(prompts, policy.pad_token_id, device)
+    kw = dict(max_new_tokens=max_new_tokens, pad_token_id=policy.pad_token_id, eos_token_id=policy.eos_token_id)
+    if temperature == 0:
+        kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    else:
+        kw.update(do_sample=True, temperature=float(temperature), top_p=float(top_p), top_k=0)
+    gen = model.generate(input_ids=ids, attention_mask=att, **kw)
+    new = gen[:, ids.shape[1]:].tolist()
+    return [_cut(r, policy.eos_token_id, policy.pad_token_id) for r in new]
+
+
+_COMPILED: dict = {}
+
+
+def decode_loop(policy, model, prompts, max_new_tokens, temperature, top_p, device):
+    """Hand-written decoding: one prefill, then one token per step from the KV cache.
+
+    On CUDA the cache is ``transformers.StaticCache`` (fixed shapes) and the decode step is compiled with
+    ``mode="reduce-overhead"`` (CUDA graphs); on CPU it is a ``DynamicCache`` and eager. Finished rows keep
+    decoding (fixed shapes) and are cut at their EOS afterwards.
+    """
+    from transformers import DynamicCache, StaticCache
+
+    ids, att = _left_pad(prompts, policy.pad_token_id, device)
+    B, T0 = ids.shape
+    cuda = device.type == "cuda"
+    if cuda:
+        cache = StaticCache(config=model.config, max_cache_len=T0 + max_new_tokens)
+    else:
+        cache = DynamicCache()
+    pos = (att.cumsum(-1) - 1).clamp_min(0)
+    full_att = torch.cat([att, torch.ones((B, max_new_tokens), dtype=att.dtype, device=device)], 1)
+    out = model(input_ids=ids, attention_mask=att, position_ids=pos, use_cache=True,
+                cache_position=torch.arange(T0, device=device), logits_to_keep=1, **{_cache_kw(model): cache})
+    logits = out.logits[:, -1]
+    step = _decode_step(model) if cuda else _eager_step(model)
+    next_pos = pos[:, -1:] + 1
+    tokens = []
+    for k in range(max_new_tokens):
+        tok = _sample(logits, temperature, top_p)  # [B]
+        tokens.append(tok)
+        if k == max_new_tokens - 1:
+            break
+        cp = torch.tensor([T0 + k], device=device)
+        # static cache: the mask keeps its full fixed shape (future slots are hidden by the causal mask)
+        step_att = full_att if cuda else full_att[:, :T0 + k + 1]
+        logits = step(tok[:, None], step_att, next_pos, cache, cp)
+        next_pos = next_pos + 1
+    gen = torch.stack(tokens, 1).tolist()
+    return [_cut(r, policy.eos_token_id, policy.pad_token_id) for r in gen]
+
+
+def _cache_kw(model) -> str:
+    """transformers ≥ 5.2x renames ``past_key_values`` to ``cache``; use whichever ``forward`` declares."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def _eager_step(model):
+    kw = _cache_kw(model)
+
+    def step(tok, att, pos, cache, cache_position):
+        return model(input_ids=tok, attention_mask=att, position_ids=pos, use_cache=True,
+                     cache_position=cache_position, **{kw: cache}).logits[:, -1]
+    return step
+
+
+def _decode_step(model):  # pragma: no cover - CUDA only
+    key = id(model)
+    if key not in _COMPILED:
+        _COMPILED[key] = torch.compile(_eager_step(model), mode="reduce-overhead", fullgraph=False)
+    return _COMPILED[key]
+
+
+def _sample(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
+    if temperature == 0:
+        return logits.argmax(-1)
+    z = top_p_filter(logits.float() / temperature, top_p)
+    return torch.multinomial(torch.softmax(z, -1), 1).squeeze(-1)
+
+
+def sample_mixture(policy, prompt_ids, num_samples: int, model, ref_model, alpha: float, *, max_new_tokens: int = 8,
+                   temperature: float = 1.0, top_p: float = 1.0, seed: int = 0) -> list[list[list[int]]]:
+    """Samples from the token-level geometric mixture ``softmax((1−α) z_θ + α z_ref)`` of two models' next-token
+    logits (Nash-MD-PG's and TRL's realisation of ``π^μ ∝ π_θ^{1−α} π_ref^{α}``; exact for one-token responses).
+
+    Returns:
+        ``[C][K]`` token lists (cut after EOS).
+    """
+    from transformers import DynamicCache
+
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must lie in [0, 1]; got {alpha!r}")
+    device = next(model.parameters()).device
+    flat = [list(p) for p in prompt_ids for _ in range(num_samples)]
+    kw_m, kw_r = _cache_kw(model), _cache_kw(ref_model)
+    devices = [device] if device.type == "cuda" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed))
+        ids, att = _left_pad(flat, policy.pad_token_id, device)
+        B, T0 = ids.shape
+        pos = (att.cumsum(-1) - 1).clamp_min(0)
+        caches = [DynamicCache(), DynamicCache()]
+        z = [m(input_ids=ids, attention_mask=att, position_ids=pos, use_cache=True, **{kw: cch}).logits[:, -1]
+             for m, kw, cch in zip((model, ref_model), (kw_m, kw_r), caches)]
+        tokens = []
+        next_pos = pos[:, -1:] + 1
+        for k in range(max_new_tokens):
+            logits = (1 - alpha) * z[0].float() + alpha * z[1].float()
+            tok = _sample(logits, temperature, top_p)
+            tokens.append(tok)
+            if k == max_new_tokens - 1:
+                break
+            att = torch.cat([att, torch.ones((B, 1), dtype=att.dtype, device=device)], 1)
+            z = [m(input_ids=tok[:, None], attention_mask=att, position_ids=next_pos, use_cache=True,
+                   **{kw: cch}).logits[:, -1] for m, kw, cch in zip((model, ref_model), (kw_m, kw_r), caches)]
+            next_pos = next_pos + 1
+    gen = torch.stack(tokens, 1).tolist()
+    out = [_cut(r, policy.eos_token_id, policy.pad_token_id) for r in gen]
+    return [out[c * num_samples:(c + 1) * num_samples] for c in range(len(prompt_ids))]

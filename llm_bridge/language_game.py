@@ -1,0 +1,325 @@
+"""A language game whose Nash equilibrium is known: responses are read as actions of a ``games/`` preference matrix.
+
+Context ``c`` (one prompt) carries a preference matrix ``P_c [n, n]`` over ``n`` actions, each action a list of
+spellings. A response's action is read by :func:`parse_action`:
+
+    strip leading whitespace; the *first word* is the longest leading run of ASCII letters ``[A-Za-z]+``; compared
+    case-insensitively with every spelling; a match gives that action, anything else (no leading letter, an unknown
+    word, an empty response) is the extra action ``other`` (index ``n``).
+
+``other`` is dominated by every real action: the augmented matrix ``P⁺ [n+1, n+1]`` has ``P⁺[a, b] = P[a, b]`` for
+real actions, ``P⁺[a, other] = 1``, ``P⁺[other, a] = 0`` and ``P⁺[other, other] = ½`` (still ``P⁺ + P⁺ᵀ = 1``). Its
+equilibria put no mass on ``other``; the maximal lottery of ``P⁺`` is that of ``P`` padded with 0.
+
+**Exact action distribution.** The event "the first word is spelling ``s``" is, for a token path ``t_1..t_m`` of ``s``,
+the path followed by a *boundary* token (one whose text does not start with an ASCII letter, or a special token such
+as EOS, which ends the response):
+
+    ``π(s | x) = Σ_{paths t of s} Π_k π(t_k | x, t_<k) · Σ_{b ∈ boundary} π(b | x, t)``.
+
+Distinct paths followed by a boundary are disjoint events, so the sum is exact for the listed paths. The listed paths
+of an action are the tokenizations of each spelling in four cases (``rock``, ``Rock``, ``ROCK``, as given) with and
+without a leading space; other token paths of the same text (non-canonical splits such as ``ro|ck``) are counted in
+``other`` (their mass is negligible for trained BPE models; the test on SmolLM2 compares with sampled frequencies).
+The boundary set is computed once per tokenizer from ``decode([ref, t])``, which assumes a token's text does not
+depend on its left neighbour (true for byte-level BPE and for :func:`~nashlab.llm_bridge.tokenizer.word_tokenizer`).
+With a word-level tokenizer every token is a whole word, so the sum reduces to a softmax over the first token.
+Where the parser does not allow this (``exact=False``), :func:`sampled_action_distribution` estimates ``π`` from
+samples with Wilson confidence intervals.
+
+**Metrics** (:meth:`LanguageGame.metrics`), per context, averaged over contexts, all from ``nashlab.games`` on ``P⁺``:
+``DG_0(π) = 2 max_y (P⁺π)_y − 1``, ``DG_β(π)`` with ``π_ref`` the reference model's exact action distribution, and
+``KL(π*_β ‖ π)`` with ``π*_β = regularized_nash(P⁺, π_ref, β)``. These are action-level (the game the parser defines),
+not sequence-level, quantities.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from nashlab.games import duality_gap, kl_to_nash, reg_duality_gap, regularized_nash, validate_preference_matrix
+
+_FIRST_WORD = re.compile(r"\s*([A-Za-z]+)")
+
+
+def first_word(text: str) -> str | None:
+    """The leading run of ASCII letters after leading whitespace, lower-cased; ``None`` if there is none.
+
+    >>> first_word("  Rock! I choose rock"), first_word("...rock"), first_word("")
+    ('rock', None, None)
+    """
+    m = _FIRST_WORD.match(text)
+    return m.group(1).lower() if m else None
+
+
+def augment(P: np.ndarray) -> np.ndarray:
+    """``P⁺ [..., n+1, n+1]``: ``P`` with a dominated extra action (loses to every real action, ties itself)."""
+    P = np.asarray(P, dtype=np.float64)
+    n = P.shape[-1]
+    out = np.zeros(P.shape[:-2] + (n + 1, n + 1))
+    out[..., :n, :n] = P
+    out[..., :n, n] = 1.0
+    out[..., n, n] = 0.5
+    return out
+
+
+@dataclass
+class LanguageGame:
+    """Prompts with known preference matrices over word actions.
+
+    Attributes:
+        prompts: ``C`` prompt texts; context ``c`` is prompt ``c``.
+        actions: ``n`` lists of spellings (the first is the action's name); matched case-insensitively.
+        P: ``[C, n, n]`` or ``[n, n]`` (shared by all contexts) preference matrix over real actions.
+        beta: KL weight ``β ≥ 0`` of the regularised game used for ``DG_β`` and ``π*_β``.
+    """
+
+    prompts: list[str]
+    actions: list[list[str]]
+    P: np.ndarray
+    beta: float = 0.0
+    _lookup: dict = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.prompts = [str(p) for p in self.prompts]
+        if not self.prompts:
+            raise ValueError("a language game needs at least one prompt")
+        self.actions = [[str(s) for s in a] for a in self.actions]
+        if len(self.actions) < 2:
+            raise ValueError(f"a language game needs at least 2 actions; got {len(self.actions)}")
+        lookup = {}
+        for a, spellings in enumerate(self.actions):
+            if not spellings:
+                raise ValueError(f"action {a} has no spelling")
+            for s in spellings:
+                if not re.fullmatch(r"[A-Za-z]+", s):
+                    raise ValueError(f"spellings must be single ASCII words (the parser reads [A-Za-z]+); got {s!r}")
+                if lookup.get(s.lower(), a) != a:
+                    raise ValueError(f"spelling {s!r} is listed for two actions ({lookup[s.lower()]} and {a})")
+                lookup[s.lower()] = a
+        self._lookup = lookup
+        P = validate_preference_matrix(np.asarray(self.P, dtype=np.float64))
+        n = len(self.actions)
+        if P.shape[-1] != n:
+            raise ValueError(f"P has {P.shape[-1]} actions but {n} action spellings were given")
+        if P.ndim == 2:
+            P = np.broadcast_to(P, (len(self.prompts), n, n)).copy()
+        if P.shape != (len(self.prompts), n, n):
+            raise ValueError(f"P must have shape [C={len(self.prompts)}, n={n}, n] or [n, n]; got {P.shape}")
+        self.P = P
+        self.beta = float(self.beta)
+        if not (self.beta >= 0 and math.isfinite(self.beta)):
+            raise ValueError(f"beta must be a finite number ≥ 0; got {self.beta!r}")
+
+    @property
+    def n(self) -> int:
+        """Number of real actions (``other`` is index ``n``)."""
+        return len(self.actions)
+
+    @property
+    def num_contexts(self) -> int:
+        return len(self.prompts)
+
+    @property
+    def action_names(self) -> list[str]:
+        return [a[0].lower() for a in self.actions] + ["other"]
+
+    @property
+    def P_aug(self) -> np.ndarray:
+        """``P⁺ [C, n+1, n+1]``."""
+        return augment(self.P)
+
+    def parse(self, text: str) -> int:
+        """Action index of a response text (``n`` for ``other``); see the module docstring for the rule."""
+        w = first_word(text)
+        return self._lookup.get(w, self.n) if w is not None else self.n
+
+    # ------------------------------------------------------------------ exact action distribution
+
+    def token_paths(self, tokenizer) -> list[tuple[int, tuple[int, ...]]]:
+        """``(action, token ids)`` for every listed path: each spelling in its given, lower, Capitalised and UPPER
+        case, tokenized with and without a leading space (no special tokens); duplicates removed."""
+        out, seen = [], set()
+        for a, spellings in enumerate(self.actions):
+            variants = []
+            for s in spellings:
+                variants += [s, s.lower(), s.capitalize(), s.upper()]
+            for v in dict.fromkeys(variants):
+                for text in (v, " " + v):
+                    ids = tuple(tokenizer(text, add_special_tokens=False)["input_ids"])
+                    unk = tokenizer.unk_token_id
+                    if not ids or (unk is not None and unk in ids) or ids in seen:
+                        continue
+                    # A path must decode back to text whose first word is this action (else it is not a path of it).
+                    if self.parse(tokenizer.decode(list(ids), skip_special_tokens=True)) != a:
+                        continue
+                    seen.add(ids)
+                    out.append((a, ids))
+        return out
+
+    def exact_action_distribution(self, policy, model=None, *, batch_size: int = 64) -> torch.Tensor:
+        """``π(a | x_c)`` for every context and action (``other`` last), exactly over the listed token paths.
+
+        Args:
+            policy: a :class:`~nashlab.llm_bridge.policy.SequencePolicy` (its tokenizer and prompt format).
+            model: the model to evaluate (default ``policy.model``).
+            batch_size: sequences per forward pass.
+
+        Returns:
+            ``[C, n+1]`` float64 on the CPU, rows summing to 1 (``other = 1 − Σ_real``, clamped at 0).
+        """
+        from .policy import collate
+
+        model = policy.model if model is None else model
+        tok = policy.tokenizer
+        paths = self.token_paths(tok)
+        boundary = boundary_token_mask(tok, model_vocab=_vocab_size(model)).to(policy.device)
+        prompt_ids = [policy.encode_prompt(p) for p in self.prompts]
+        jobs = [(c, a, ids) for c in range(self.num_contexts) for a, ids in paths]
+        probs = torch.zeros(self.num_contexts, self.n + 1, dtype=torch.float64)
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            for s in range(0, len(jobs), batch_size):
+                chunk = jobs[s:s + batch_size]
+                # Score "path + one placeholder token": the placeholder's position holds the logits after the path.
+                batch = collate([prompt_ids[c] for c, _, _ in chunk], [list(ids) + [0] for _, _, ids in chunk],
+                                policy.pad_token_id, "left").to(policy.device)
+                out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                            position_ids=batch.position_ids, use_cache=False)
+                logits = out.logits.float()  # [B, T, V]
+                lp = torch.log_softmax(logits, -1)
+                for b, (c, a, ids) in enumerate(chunk):
+                    m = len(ids)
+                    T = batch.input_ids.shape[1]
+                    # positions T-m-2 .. T-3 predict the path tokens at T-m-1 .. T-2; position T-2 predicts the next.
+                    path_lp = sum(lp[b, T - m - 2 + k, ids[k]].item() for k in range(m))
+                    bound_lp = torch.logsumexp(lp[b, T - 2][boundary], -1).item()
+                    probs[c, a] += math.exp(path_lp + bound_lp)
+        model.train(was_training)
+        probs[:, self.n] = (1.0 - probs[:, :self.n].sum(-1)).clamp_min(0.0)
+        return probs / probs.sum(-1, keepdim=True)
+
+    # ------------------------------------------------------------------ metrics
+
+    def metrics(self, pi, pi_ref) -> dict[str, float]:
+        """Action-level equilibrium metrics of ``π`` (``[C, n+1]``) averaged over contexts.
+
+        Returns:
+            ``duality_gap`` (``DG_0`` on ``P⁺``), ``reg_duality_gap`` (``DG_β``, equal to ``DG_0`` when β = 0),
+            ``kl_to_nash`` (``KL(π*_β‖π)``; ``nan`` when β = 0), ``other_mass`` (mean ``π(other)``), and
+            ``pi`` (the per-context distributions as nested lists).
+        """
+        pi = np.asarray(torch.as_tensor(pi, dtype=torch.float64).cpu(), dtype=np.float64)
+        pi_ref = np.asarray(torch.as_tensor(pi_ref, dtype=torch.float64).cpu(), dtype=np.float64)
+        Pa = self.P_aug
+        out = {"duality_gap": float(np.mean(duality_gap(Pa, pi)))}
+        if self.beta > 0:
+            ref = np.clip(pi_ref, 1e-300, None)
+            ref = ref / ref.sum(-1, keepdims=True)
+            out["reg_duality_gap"] = float(np.mean(reg_duality_gap(Pa, pi, ref, self.beta)))
+            star = regularized_nash(Pa, ref, self.beta)
+            out["kl_to_nash"] = float(np.mean(kl_to_nash(star, np.clip(pi, 1e-300, None))))
+        else:
+            out["reg_duality_gap"] = out["duality_gap"]
+            out["kl_to_nash"] = float("nan")
+        out["other_mass"] = float(pi[:, self.n].mean())
+        return out
+
+
+def _vocab_size(model) -> int:
+    return int(model.get_output_embeddings().weight.shape[0])
+
+
+_BOUNDARY_CACHE: dict = {}
+
+
+def boundary_token_mask(tokenizer, model_vocab: int | None = None) -> torch.Tensor:
+    """``[V]`` bool: True for tokens that end a first word — EOS (it ends the response) and every token whose text,
+    decoded after a letter token (special tokens decoded as text, as :meth:`SequencePolicy.decode` does), does not
+    start with an ASCII letter.
+
+    ``V`` is ``model_vocab`` when given (ids beyond the tokenizer, e.g. padding rows of the embedding, count as
+    boundaries: they decode to nothing).
+    """
+    key = (id(tokenizer), model_vocab)
+    if key in _BOUNDARY_CACHE:
+        return _BOUNDARY_CACHE[key]
+    n_tok = len(tokenizer)
+    V = max(n_tok, model_vocab or 0)
+    eos = tokenizer.eos_token_id
+    ref_ids = tokenizer("a", add_special_tokens=False)["input_ids"]
+    ref_text = tokenizer.decode(ref_ids)
+    texts = tokenizer.batch_decode([ref_ids + [t] for t in range(n_tok)], skip_special_tokens=False)
+    mask = torch.ones(V, dtype=torch.bool)
+    for t, text in enumerate(texts):
+        if t == eos:
+            continue
+        suffix = text[len(ref_text):] if text.startswith(ref_text) else text
+        mask[t] = not (suffix[:1].isascii() and suffix[:1].isalpha())
+    _BOUNDARY_CACHE[key] = mask
+    return mask
+
+
+def wilson_interval(counts: np.ndarray, total: int, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for binomial proportions ``counts / total`` (elementwise): centre
+    ``(p̂ + z²/2N) / (1 + z²/N)``, half-width ``z √(p̂(1−p̂)/N + z²/4N²) / (1 + z²/N)``."""
+    counts = np.asarray(counts, dtype=np.float64)
+    N = float(total)
+    p = counts / N
+    denom = 1.0 + z * z / N
+    centre = (p + z * z / (2 * N)) / denom
+    half = z * np.sqrt(p * (1 - p) / N + z * z / (4 * N * N)) / denom
+    return centre - half, centre + half
+
+
+def sampled_action_distribution(policy, game: LanguageGame, num_samples: int, *, max_new_tokens: int = 4,
+                                seed: int = 0, z: float = 1.96, model=None):
+    """Estimate ``π(a|x_c)`` by sampling ``num_samples`` responses per context (temperature 1) and parsing them.
+
+    Returns:
+        ``(freq, lo, hi)``, each ``[C, n+1]`` numpy: frequencies and Wilson ``z``-intervals.
+    """
+    from .generation import sample_responses
+
+    C, n = game.num_contexts, game.n
+    prompt_ids = [policy.encode_prompt(p) for p in game.prompts]
+    responses = sample_responses(policy, prompt_ids, num_samples, max_new_tokens=max_new_tokens, temperature=1.0,
+                                 top_p=1.0, seed=seed, model=model)
+    counts = np.zeros((C, n + 1))
+    for c in range(C):
+        for r in responses[c]:
+            counts[c, game.parse(policy.decode(r))] += 1
+    lo, hi = wilson_interval(counts, num_samples, z)
+    return counts / num_samples, lo, hi
+
+
+def cyclic_language_game(num_actions: int = 3, num_contexts: int = 2, *, generator: str = "cyclic",
+                         beta: float = 0.05, seed: int = 0, capitalised: bool = True, margin: float = 1.0):
+    """A word-level game: prompts ``"<bos> ctx{c} play"`` over actions from ``rock paper scissors lizard spock …``.
+
+    Context ``c`` uses ``make_matrix(generator, n=num_actions, seed=seed + c)`` (``cyclic`` ignores the seed: every
+    context is the same generalised rock-paper-scissors). Returns ``(game, words)`` where ``words`` is the vocabulary
+    for :func:`~nashlab.llm_bridge.tokenizer.word_tokenizer` (actions in lower and Capitalised case when
+    ``capitalised``, so the exact distribution sums over two token paths per action).
+    """
+    from nashlab.games import make_matrix
+
+    base = ["rock", "paper", "scissors", "lizard", "spock", "fire", "water", "air", "earth", "wood"]
+    if not 2 <= num_actions <= len(base):
+        raise ValueError(f"num_actions must be in [2, {len(base)}]; got {num_actions}")
+    actions = [[w, w.capitalize()] if capitalised else [w] for w in base[:num_actions]]
+    if generator == "cyclic":
+        P = make_matrix("cyclic", n=num_actions, margin=margin)
+    else:
+        P = np.stack([make_matrix(generator, n=num_actions, seed=seed + c) for c in range(num_contexts)])
+    prompts = [f"ctx{c} play" for c in range(num_contexts)]
+    fillers = ["play", "the", "a", "I", "choose", "you", "hello", "yes", "no", "ok", "!", "."]
+    words = [w for a in actions for w in a] + [f"ctx{c}" for c in range(num_contexts)] + fillers
+    return LanguageGame(prompts, actions, P, beta), words

@@ -1,0 +1,565 @@
+"""The online NLHF loop on a causal LM: snapshot, sample, judge, build pairs, optimise; on one device or many.
+
+One iteration ``t`` (numbered steps match the code):
+
+1. Snapshot: the log-probs of ``π_t`` (and of ``π_ref`` and history iterates, whichever the loss reads) are computed
+   once, before any parameter moves, for every sampled response — no copy of the model is trained against.
+2. Sample ``K`` responses per prompt from ``π_t`` (temperature / top-p; seeded per prompt and iteration).
+3. Judge every unordered pair of a prompt's responses once (``o_ji = 1 − o_ij``) and estimate each response's win
+   rate against the opponent by leave-one-out, ``ĝ(y_i) = (1/(K−1)) Σ_{k≠i} o(y_i ≻ y_k)`` (unbiased for
+   ``(Pπ_t)(y_i)``); pairs are all ``i < j`` with target ``ĝ(y_i) − ĝ(y_j)``.
+4. Optimise ``E`` epochs over prompt minibatches (AdamW or SGD, gradient accumulation, clipping, bf16 autocast on GPU).
+   Extragradient rules (``egpo``, ``nash-mp``) then sample ``M`` opponents ``y'' ~ π_½`` per prompt, restore
+   parameters and optimizer state to ``θ_t``, re-estimate ``ĝ(y_i) = (1/M) Σ_m o(y_i ≻ y''_m)`` and optimise again
+   (see :mod:`nashlab.llm_bridge.losses`); ``nash-md`` takes its opponents from the token-level mixture.
+5. Metrics (main process): exact action distribution of the language game → ``duality_gap``, ``reg_duality_gap``,
+   ``kl_to_nash``; ``win_rate_vs_ref = mean_c πᵀP⁺π_ref``; ``kl_to_ref`` (sequence level, the Monte-Carlo estimate
+   ``mean log π_t(y)/π_ref(y)`` over the samples ``y ~ π_t``) and ``action_kl_to_ref``; loss; tokens/s. Written to
+   ``metrics.csv`` and TensorBoard (``tb/``).
+6. Checkpoint (``checkpoint/``): safetensors weights (policy, reference, histories), optimizer state, ``state.json``
+   (iteration, metrics so far, config), RNG states (torch, numpy, python, judge). Resuming gives the same numbers as an
+   uninterrupted run (every random draw of iteration ``t`` is seeded from ``(seed, t, prompt, phase)``; the global RNG
+   states are restored too), tested in ``tests/llm_bridge/test_trainer.py``.
+
+Distributed (accelerate; DDP, FSDP or DeepSpeed per the launch config): each process takes its share of every
+prompt minibatch; since samples and judge outcomes are seeded per prompt and every process has the same number of
+pairs, the all-reduced gradient equals the single-process one (tested with 2 CPU processes). The model is kept in
+eval mode (no dropout), as usual in RLHF trainers, so a step is a deterministic function of the batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .generation import sample_responses
+from .losses import SequenceLoss, make_sequence_loss
+from .policy import SequencePolicy, collate, sequence_logprobs
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of the online loop (all validated in ``__post_init__``).
+
+    Attributes:
+        solver: rule name (``inpo``, ``sppo``, ``egpo``, ``nash-mp``, ``mnpo``, ``td-mnpo``, ``nash-md``, ...).
+        eta, beta: the rule's η, β (``None``: β from the game, η the solver's default).
+        solver_options: extra factory options (``num_players``, ``lam``, ``rho``).
+        iterations: online iterations ``T``.
+        samples_per_prompt: ``K ≥ 2``.
+        opponent_samples: ``M`` responses of the opponent per prompt (extragradient / mixture rules).
+        epochs: passes over an iteration's pairs per phase.
+        prompts_per_step: prompts (all their pairs) per optimizer step (global, over processes).
+        grad_accum: micro-batches per optimizer step.
+        optimizer: ``"adamw"`` or ``"sgd"``; lr, weight_decay, betas (AdamW), max_grad_norm (0 = no clipping).
+        max_new_tokens, temperature, top_p: sampling.
+        normalize_logprobs: length-normalised log-probs (SimPO/MNPO convention) instead of sums.
+        generation_path: ``"auto"``, ``"plain"`` or ``"fast"``.
+        bf16: ``"auto"`` (on CUDA), ``"yes"``, ``"no"``.
+        seed: all randomness derives from it.
+        checkpoint_every: iterations between checkpoints (0: only at the end).
+    """
+
+    solver: str = "inpo"
+    eta: float | None = None
+    beta: float | None = None
+    solver_options: dict = field(default_factory=dict)
+    iterations: int = 10
+    samples_per_prompt: int = 8
+    opponent_samples: int = 8
+    epochs: int = 4
+    prompts_per_step: int = 4
+    grad_accum: int = 1
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    adam_betas: tuple = (0.9, 0.999)
+    max_grad_norm: float = 1.0
+    max_new_tokens: int = 4
+    temperature: float = 1.0
+    top_p: float = 1.0
+    normalize_logprobs: bool = False
+    generation_path: str = "auto"
+    bf16: str = "auto"
+    seed: int = 0
+    checkpoint_every: int = 1
+
+    def __post_init__(self) -> None:
+        def pos_int(name, lo=1):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and not isinstance(v, bool) and v >= lo):
+                raise ValueError(f"{name} must be an integer ≥ {lo}; got {v!r}")
+        for name, lo in [("iterations", 1), ("samples_per_prompt", 2), ("opponent_samples", 1), ("epochs", 1),
+                         ("prompts_per_step", 1), ("grad_accum", 1), ("max_new_tokens", 1), ("checkpoint_every", 0)]:
+            pos_int(name, lo)
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a finite number > 0; got {self.lr!r}")
+        if not self.max_grad_norm >= 0:
+            raise ValueError(f"max_grad_norm must be ≥ 0; got {self.max_grad_norm!r}")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ValueError(f"optimizer must be 'adamw' or 'sgd'; got {self.optimizer!r}")
+        if self.bf16 not in ("auto", "yes", "no"):
+            raise ValueError(f"bf16 must be 'auto', 'yes' or 'no'; got {self.bf16!r}")
+        if self.prompts_per_step % self.grad_accum:
+            raise ValueError(f"prompts_per_step ({self.prompts_per_step}) must be divisible by grad_accum "
+                             f"({self.grad_accum})")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - valid)
+        if unknown:
+            raise ValueError(f"unknown train option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
+        d = dict(d)
+        if "adam_betas" in d:
+            d["adam_betas"] = tuple(d["adam_betas"])
+        return cls(**d)
+
+
+def derive_seed(*ints: int) -> int:
+    """A 63-bit seed from a tuple of integers (``numpy.random.SeedSequence``), so draws are addressable by
+    ``(seed, iteration, prompt, phase)`` independently of call order and process."""
+    lo, hi = np.random.SeedSequence([int(i) & 0xFFFFFFFF for i in ints]).generate_state(2, np.uint32).tolist()
+    return (lo | (hi << 32)) & ((1 << 63) - 1)
+
+
+@dataclass
+class _Rollout:
+    """One prompt's samples: token lists, texts, anchor log-probs ``[K]`` and the leave-one-out win rates."""
+
+    context: int
+    responses: list
+    texts: list
+    anchors: dict = field(default_factory=dict)
+    win_rate: torch.Tensor | None = None
+
+
+class OnlineTrainer:
+    """Runs :class:`TrainConfig` on a :class:`SequencePolicy`, a judge and (for exact metrics) a language game.
+
+    Args:
+        policy: the trained policy (its model is moved/wrapped by accelerate).
+        judge: a :class:`~nashlab.llm_bridge.judges.Judge`.
+        game: a :class:`~nashlab.llm_bridge.language_game.LanguageGame` (prompts; exact metrics when the judge is its
+            known-Nash judge). ``prompts`` are taken from it.
+        config: :class:`TrainConfig`.
+        out_dir: where metrics, TensorBoard logs and checkpoints go (``None``: nothing written).
+        accelerator: an ``accelerate.Accelerator`` (default: a new one; ``cpu=True`` without CUDA).
+        progress: show a tqdm bar on stderr.
+        log_fn: called with each iteration's metrics dict.
+    """
+
+    def __init__(self, policy: SequencePolicy, judge, game, config: TrainConfig, out_dir: str | None = None,
+                 accelerator=None, progress: bool = False, log_fn=None) -> None:
+        from accelerate import Accelerator
+
+        self.policy, self.judge, self.game, self.config = policy, judge, game, config
+        self.out_dir, self.progress, self.log_fn = out_dir, progress, log_fn
+        cuda = torch.cuda.is_available()
+        bf16 = config.bf16 == "yes" or (config.bf16 == "auto" and cuda)
+        if accelerator is None:
+            accelerator = Accelerator(cpu=not cuda, mixed_precision="bf16" if bf16 else "no")
+        self.accelerator = accelerator
+        self.world, self.rank = accelerator.num_processes, accelerator.process_index
+        if config.prompts_per_step % (self.world * config.grad_accum):
+            raise ValueError(f"prompts_per_step ({config.prompts_per_step}) must be divisible by processes × "
+                             f"grad_accum ({self.world} × {config.grad_accum})")
+        beta = game.beta if config.beta is None else config.beta
+        self.loss = make_sequence_loss(config.solver, config.eta, beta, **config.solver_options)
+        self.hparams = self.loss.hparams
+        self.histories = int(self.loss.hparams.get("num_history", 0) or 0)
+        model = policy.model.to(accelerator.device)
+        # π_ref: a frozen copy of the initial model (its log-probs only).
+        self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.history_states: list[dict] = []  # CPU state dicts of π_{t-1}, π_{t-2}, ... (rules that read them)
+        opt = self._make_optimizer(model)
+        self.model, self.optimizer = accelerator.prepare(model, opt)
+        self.model.eval()
+        self.prompt_ids = [policy.encode_prompt(p) for p in game.prompts]
+        self.iteration = 0
+        self.history: list[dict] = []
+        self._ref_pi = None
+
+    # ------------------------------------------------------------------ setup helpers
+
+    def _make_optimizer(self, model):
+        c = self.config
+        params = [p for p in model.parameters() if p.requires_grad]
+        if c.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=c.lr, weight_decay=c.weight_decay)
+        return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay, betas=tuple(c.adam_betas))
+
+    @property
+    def unwrapped(self):
+        return self.accelerator.unwrap_model(self.model)
+
+    def _scratch_model(self, state: dict):
+        """A model holding a history state dict (built lazily, reused)."""
+        if not hasattr(self, "_scratch"):
+            self._scratch = copy.deepcopy(self.ref_model)
+        self._scratch.load_state_dict(state)
+        return self._scratch
+
+    # ------------------------------------------------------------------ one iteration
+
+    def _my_prompts(self, prompts: Sequence[int]) -> list[int]:
+        """This process's share of a global prompt list (strided)."""
+        return list(prompts)[self.rank::self.world]
+
+    @torch.no_grad()
+    def _anchor_logprobs(self, rollouts: list[_Rollout]) -> None:
+        """Fill ``rollout.anchors[key]`` (``[K]``) for every key the loss reads, under the current (π_t) model."""
+        seq_prompts = [self.prompt_ids[r.context] for r in rollouts for _ in r.responses]
+        seq_resps = [resp for r in rollouts for resp in r.responses]
+        models = {"t": self.unwrapped, "ref": self.ref_model}
+        needed = set(self.loss.anchors) | {"t", "ref"}  # t and ref also feed the KL metric
+        out = {}
+        for key in needed:
+            if key in models:
+                out[key] = self._logprobs(models[key], seq_prompts, seq_resps)
+            elif key.startswith("hist"):
+                # history iterates π_{t-1}, ..., π_{t-H} stacked [H, N]; before they exist, π_t stands in.
+                stack = []
+                for h in range(self.histories):
+                    if h < len(self.history_states):
+                        stack.append(self._logprobs(self._scratch_model(self.history_states[h]), seq_prompts,
+                                                    seq_resps))
+                    else:
+                        stack.append(out.get("t", self._logprobs(self.unwrapped, seq_prompts, seq_resps)))
+                out[key] = torch.stack(stack)
+            else:
+                raise ValueError(f"the {self.loss.name} loss reads log_pi_{key}_*, which the trainer does not know")
+        k0 = 0
+        for r in rollouts:
+            K = len(r.responses)
+            r.anchors = {key: v[..., k0:k0 + K] for key, v in out.items()}
+            k0 += K
+
+    def _logprobs(self, model, prompts, responses, grad: bool = False) -> torch.Tensor:
+        batch = collate(prompts, responses, self.policy.pad_token_id, "left").to(self.accelerator.device)
+        if grad:
+            with self.accelerator.autocast():
+                return sequence_logprobs(model, batch, normalize=self.config.normalize_logprobs)
+        with torch.no_grad(), self.accelerator.autocast():
+            return sequence_logprobs(model, batch, normalize=self.config.normalize_logprobs).detach()
+
+    def _sample(self, model, contexts: Sequence[int], num: int, phase: int, mixture_with=None) -> list[list]:
+        c = self.config
+        out = []
+        for ctx in contexts:
+            seed = derive_seed(c.seed, self.iteration, ctx, phase)
+            if mixture_with is None:
+                out.append(sample_responses(self.policy, [self.prompt_ids[ctx]], num, max_new_tokens=c.max_new_tokens,
+                                            temperature=c.temperature, top_p=c.top_p, seed=seed, model=model,
+                                            path=c.generation_path)[0])
+            else:
+                from .generation import sample_mixture
+
+                out.append(sample_mixture(self.policy, [self.prompt_ids[ctx]], num, model, mixture_with[0],
+                                          mixture_with[1], max_new_tokens=c.max_new_tokens,
+                                          temperature=c.temperature, top_p=c.top_p, seed=seed)[0])
+        return out
+
+    def _judge_pairs(self, r: _Rollout, phase: int) -> torch.Tensor:
+        """Leave-one-out win rates ``ĝ(y_i) = mean_{k≠i} o(y_i ≻ y_k)`` from one query per unordered pair."""
+        K = len(r.texts)
+        iu = torch.triu_indices(K, K, 1)
+        prompt = self.game.prompts[r.context]
+        o = self.judge.compare([r.context] * iu.shape[1], [prompt] * iu.shape[1], [r.texts[i] for i in iu[0]],
+                               [r.texts[j] for j in iu[1]],
+                               seed=derive_seed(self.config.seed, self.iteration, r.context, 100 + phase))
+        W = torch.zeros(K, K, dtype=torch.float64)
+        W[iu[0], iu[1]] = o.double()
+        W[iu[1], iu[0]] = 1.0 - o.double()
+        return W.sum(1) / (K - 1)
+
+    def _judge_against(self, r: _Rollout, opp_texts: list[str], phase: int) -> torch.Tensor:
+        """``ĝ(y_i) = (1/M) Σ_m o(y_i ≻ y''_m)``: every sample against every opponent response."""
+        K, M = len(r.texts), len(opp_texts)
+        ys = [r.texts[i] for i in range(K) for _ in range(M)]
+        yo = [opp_texts[m] for _ in range(K) for m in range(M)]
+        o = self.judge.compare([r.context] * (K * M), [self.game.prompts[r.context]] * (K * M), ys, yo,
+                               seed=derive_seed(self.config.seed, self.iteration, r.context, 200 + phase))
+        return o.double().reshape(K, M).mean(1)
+
+    def _fit(self, rollouts_by_prompt: dict[int, _Rollout], order: list[int], phase: int) -> float:
+        """E epochs of optimizer steps over prompt minibatches; returns the mean loss of the last epoch."""
+        c, acc = self.config, self.accelerator
+        per_step = c.prompts_per_step
+        micro = per_step // c.grad_accum
+        last = []
+        for epoch in range(c.epochs):
+            rng = np.random.default_rng(derive_seed(c.seed, self.iteration, phase, 300 + epoch))
+            perm = [order[i] for i in rng.permutation(len(order))]
+            losses = []
+            for s in range(0, len(perm) - per_step + 1, per_step):
+                step_prompts = perm[s:s + per_step]
+                self.optimizer.zero_grad(set_to_none=True)
+                step_loss = 0.0
+                for m in range(c.grad_accum):
+                    mine = self._my_prompts(step_prompts[m * micro:(m + 1) * micro])
+                    loss = self._pair_loss([rollouts_by_prompt[p] for p in mine])
+                    ctx = acc.no_sync(self.model) if m < c.grad_accum - 1 else _nullcontext()
+                    with ctx:
+                        acc.backward(loss / c.grad_accum)
+                    step_loss += loss.item() / c.grad_accum
+                if c.max_grad_norm > 0:
+                    acc.clip_grad_norm_(self.model.parameters(), c.max_grad_norm)
+                self.optimizer.step()
+                losses.append(step_loss)
+            last = losses
+        return float(np.mean(last)) if last else float("nan")
+
+    def _pair_loss(self, rollouts: list[_Rollout]) -> torch.Tensor:
+        """Mean solver loss over all pairs ``i < j`` of the given prompts (one forward for all their responses)."""
+        prompts = [self.prompt_ids[r.context] for r in rollouts for _ in r.responses]
+        resps = [resp for r in rollouts for resp in r.responses]
+        lp = self._logprobs(self.model, prompts, resps, grad=True).float()
+        ys, yps, ay, ayp, tg = [], [], {k: [] for k in self.loss.anchors}, {k: [] for k in self.loss.anchors}, []
+        k0 = 0
+        dev = lp.device
+        for r in rollouts:
+            K = len(r.responses)
+            iu = torch.triu_indices(K, K, 1).to(dev)
+            ys.append(lp[k0 + iu[0]])
+            yps.append(lp[k0 + iu[1]])
+            for key in self.loss.anchors:
+                a = r.anchors[key].to(dev).float()
+                ay[key].append(a[..., iu[0]])
+                ayp[key].append(a[..., iu[1]])
+            g = r.win_rate.to(dev).float()
+            tg.append(g[iu[0]] - g[iu[1]])
+            k0 += K
+        cat = lambda xs: torch.cat(xs, -1)  # noqa: E731
+        return self.loss(cat(ys), cat(yps), {k: cat(v) for k, v in ay.items()}, {k: cat(v) for k, v in ayp.items()},
+                         cat(tg))
+
+    def step(self) -> dict:
+        """Run one online iteration (steps 1–5 of the module docstring); returns its metrics."""
+        c = self.config
+        t0 = time.perf_counter()
+        C = self.game.num_contexts
+        all_prompts = list(range(C))
+        n_steps_prompts = (C // c.prompts_per_step) * c.prompts_per_step
+        if n_steps_prompts == 0:
+            raise ValueError(f"prompts_per_step ({c.prompts_per_step}) exceeds the number of prompts ({C})")
+        mine = self._my_prompts(all_prompts)
+        # 2) sample K responses per prompt from π_t
+        tg = time.perf_counter()
+        samples = self._sample(self.unwrapped, mine, c.samples_per_prompt, phase=0)
+        gen_time = time.perf_counter() - tg
+        gen_tokens = sum(len(r) for s in samples for r in s)
+        rollouts = {ctx: _Rollout(ctx, s, [self.policy.decode(r) for r in s]) for ctx, s in zip(mine, samples)}
+        # 1) snapshot: log-probs under π_t, π_ref (and histories)
+        self._anchor_logprobs(list(rollouts.values()))
+        # 3) judge
+        phases, opponent = self.loss.phases, self.loss.opponent
+        for r in rollouts.values():
+            if opponent == "mixture":
+                alpha = float(self.hparams["eta"]) * float(self.hparams["beta"])
+                opp = self._sample(self.unwrapped, [r.context], c.opponent_samples, phase=2,
+                                   mixture_with=(self.ref_model, alpha))[0]
+                r.win_rate = self._judge_against(r, [self.policy.decode(o) for o in opp], phase=0)
+            else:
+                r.win_rate = self._judge_pairs(r, phase=0)
+        # 4) optimise
+        if self.histories:
+            pre = {k: v.detach().to("cpu", copy=True) for k, v in self.unwrapped.state_dict().items()}
+        if phases == 2:
+            backup = ({k: v.detach().clone() for k, v in self.unwrapped.state_dict().items()},
+                      copy.deepcopy(self.optimizer.state_dict()))
+            self._fit(rollouts, all_prompts[:n_steps_prompts], phase=0)  # half step: θ_t → θ_½ (opponent π_t)
+            for r in rollouts.values():  # opponents y'' ~ π_½
+                opp = self._sample(self.unwrapped, [r.context], c.opponent_samples, phase=1)[0]
+                gen_tokens += sum(len(o) for o in opp)
+                r.win_rate = self._judge_against(r, [self.policy.decode(o) for o in opp], phase=1)
+            self.unwrapped.load_state_dict(backup[0])  # restore θ_t and the optimizer state
+            self.optimizer.load_state_dict(backup[1])
+            loss = self._fit(rollouts, all_prompts[:n_steps_prompts], phase=1)  # full step θ_t → θ_{t+1}
+        else:
+            loss = self._fit(rollouts, all_prompts[:n_steps_prompts], phase=0)
+        if self.histories:  # π_t joins the history: [π_t, π_{t-1}, ...] are π_{t'-1}, π_{t'-2}, ... at t' = t+1
+            self.history_states = ([pre] + self.history_states)[:self.histories]
+        self.iteration += 1
+        # 5) metrics
+        kl_terms = [(r.anchors["t"] - r.anchors["ref"]).mean() for r in rollouts.values()]
+        metrics = {"iteration": self.iteration, "loss": loss,
+                   "kl_to_ref": float(self._gather_mean(kl_terms)),
+                   "tokens_per_second": gen_tokens * self.world / max(gen_time, 1e-9),
+                   "seconds": time.perf_counter() - t0}
+        metrics.update(self.evaluate())
+        self.history.append(metrics)
+        return metrics
+
+    def _gather_mean(self, values: list[torch.Tensor]) -> float:
+        v = torch.stack(values).float().to(self.accelerator.device) if values else torch.zeros(0)
+        if self.world > 1:
+            v = self.accelerator.gather(v)
+        return float(v.mean()) if v.numel() else float("nan")
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        """Exact action-level metrics of the current policy (every process computes the same numbers)."""
+        if self._ref_pi is None:
+            self._ref_pi = self.game.exact_action_distribution(self.policy, self.ref_model)
+        pi = self.game.exact_action_distribution(self.policy, self.unwrapped)
+        m = self.game.metrics(pi, self._ref_pi)
+        Pa = torch.as_tensor(self.game.P_aug)
+        m["win_rate_vs_ref"] = float(torch.einsum("ci,cij,cj->c", pi, Pa, self._ref_pi).mean())
+        m["action_kl_to_ref"] = float((pi * (pi.clamp_min(1e-300).log() - self._ref_pi.log())).sum(-1).mean())
+        m["pi"] = pi.tolist()
+        return m
+
+    # ------------------------------------------------------------------ the loop, checkpoints
+
+    def train(self, resume: bool = False, stop_after: int | None = None) -> list[dict]:
+        """Run up to ``config.iterations`` iterations (resuming from ``out_dir/checkpoint`` if asked), stopping early
+        after ``stop_after`` iterations of this call (to test kill-and-resume). Returns all iterations' metrics,
+        iteration 0 (before training) first."""
+        c = self.config
+        if resume:
+            if not self.out_dir or not os.path.isdir(os.path.join(self.out_dir, "checkpoint")):
+                raise FileNotFoundError(f"no checkpoint to resume in {self.out_dir!r}/checkpoint")
+            self.load_checkpoint(os.path.join(self.out_dir, "checkpoint"))
+        if not self.history:
+            m0 = {"iteration": 0, "loss": float("nan"), "kl_to_ref": 0.0, "tokens_per_second": float("nan"),
+                  "seconds": 0.0}
+            m0.update(self.evaluate())
+            self.history.append(m0)
+            self._log(m0)
+        bar = None
+        if self.progress and self.accelerator.is_main_process:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=c.iterations, initial=self.iteration, desc=f"llm {c.solver}", leave=False)
+        done = 0
+        while self.iteration < c.iterations and (stop_after is None or done < stop_after):
+            m = self.step()
+            done += 1
+            self._log(m)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(gap=f"{m['duality_gap']:.3f}", loss=f"{m['loss']:.3g}")
+            if self.out_dir and ((c.checkpoint_every and self.iteration % c.checkpoint_every == 0)
+                                 or self.iteration == c.iterations):
+                self.save_checkpoint(os.path.join(self.out_dir, "checkpoint"))
+        if bar is not None:
+            bar.close()
+        return self.history
+
+    def _log(self, m: dict) -> None:
+        if self.log_fn is not None:
+            self.log_fn(m)
+        if not self.out_dir or not self.accelerator.is_main_process:
+            return
+        os.makedirs(self.out_dir, exist_ok=True)
+        scalars = {k: v for k, v in m.items() if isinstance(v, (int, float))}
+        path = os.path.join(self.out_dir, "metrics.csv")
+        new = not os.path.exists(path) or m["iteration"] == 0
+        with open(path, "w" if new else "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(scalars))
+            if new:
+                w.writeheader()
+            w.writerow(scalars)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            if not hasattr(self, "_tb"):
+                self._tb = SummaryWriter(os.path.join(self.out_dir, "tb"))
+            for k, v in scalars.items():
+                if k != "iteration" and math.isfinite(v):
+                    self._tb.add_scalar(k, v, m["iteration"])
+            self._tb.flush()
+        except ImportError:  # pragma: no cover - tensorboard is a declared dependency of the llm extra
+            pass
+
+    def save_checkpoint(self, path: str) -> None:
+        """Write the checkpoint atomically (a temporary folder renamed over the old one)."""
+        from safetensors.torch import save_file
+
+        self.accelerator.wait_for_everyone()
+        if not self.accelerator.is_main_process:
+            self.accelerator.wait_for_everyone()
+            return
+        tmp = path + ".tmp"
+        os.makedirs(tmp, exist_ok=True)
+        cpu = lambda sd: {k: v.detach().to("cpu").contiguous().clone() for k, v in sd.items()}  # noqa: E731
+        save_file(cpu(self.unwrapped.state_dict()), os.path.join(tmp, "model.safetensors"))
+        save_file(cpu(self.ref_model.state_dict()), os.path.join(tmp, "ref.safetensors"))
+        for h, st in enumerate(self.history_states):
+            save_file(cpu(st), os.path.join(tmp, f"history_{h}.safetensors"))
+        torch.save(self.optimizer.state_dict(), os.path.join(tmp, "optimizer.pt"))
+        torch.save({"torch": torch.random.get_rng_state(), "numpy": np.random.get_state(),
+                    "python": random.getstate(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+                   os.path.join(tmp, "rng.pt"))
+        state = {"iteration": self.iteration, "history": self.history, "config": _jsonable(asdict(self.config)),
+                 "hparams": _jsonable(self.hparams), "num_history_states": len(self.history_states)}
+        with open(os.path.join(tmp, "state.json"), "w") as f:
+            json.dump(state, f, indent=1)
+        if os.path.isdir(path):
+            import shutil
+
+            old = path + ".old"
+            if os.path.isdir(old):
+                shutil.rmtree(old)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+        self.accelerator.wait_for_everyone()
+
+    def load_checkpoint(self, path: str) -> None:
+        from safetensors.torch import load_file
+
+        with open(os.path.join(path, "state.json")) as f:
+            state = json.load(f)
+        if state["config"]["solver"] != self.config.solver:
+            raise ValueError(f"checkpoint in {path!r} was written by solver {state['config']['solver']!r}, "
+                             f"not {self.config.solver!r}")
+        dev = self.accelerator.device
+        self.unwrapped.load_state_dict({k: v.to(dev) for k, v in load_file(os.path.join(path, "model.safetensors")).items()})
+        self.ref_model.load_state_dict({k: v.to(dev) for k, v in load_file(os.path.join(path, "ref.safetensors")).items()})
+        self.history_states = [load_file(os.path.join(path, f"history_{h}.safetensors"))
+                               for h in range(state["num_history_states"])]
+        self.optimizer.load_state_dict(torch.load(os.path.join(path, "optimizer.pt"), weights_only=False))
+        rng = torch.load(os.path.join(path, "rng.pt"), weights_only=False)
+        torch.random.set_rng_state(rng["torch"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+        if rng.get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        self.iteration = int(state["iteration"])
+        self.history = state["history"]
+        self._ref_pi = None
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *a):
+        return False
+
+
+def _jsonable(x: Any):
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, torch.Tensor):
+        return x.tolist()
+    return x
