@@ -1,0 +1,74 @@
+"""``nashlab solve --game SPEC --solver NAME [...]``: run one solver on one game and report its equilibrium metrics.
+
+Examples::
+
+    nashlab solve --game egpo:n=10,seed=3 --ref random:seed=3 --solver egpo --beta 0.01 --eta 0.8 --iters 1000 --json
+    nashlab solve --game cyclic:n=5 --solver mnpo --players 4 --init random:seed=1 --eta 0.05 --iters 2000
+    nashlab solve --game contextual:contexts=64 --solver egpo --beta 0.1 --policy mlp --iters 100
+
+With ``--json`` the last line of stdout is one JSON object: ``solver``, ``hparams``, ``queries``, ``policy`` (final
+last iterate), ``final`` (``duality_gap``, ``reg_duality_gap``, ``kl_to_nash`` and their ``avg_`` versions; for
+n-player rules ``multiplayer_duality_gap``) and ``trace`` (the same metrics every ``--every`` iterations).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("solve", help="run one solver on one game; print DG_0, DG_β and KL(π*_β‖π_T)",
+                              description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    p.add_argument("--game", required=True, help="game spec: NAME:k=v,..., contextual:..., openspiel:NAME, or a path")
+    p.add_argument("--solver", required=True, help="registry name (mwu, sppo, inpo, nash-md, egpo, nash-mp, omwu, "
+                                                   "mmd, mnpo, td-mnpo)")
+    p.add_argument("--beta", type=float, default=None, help="KL weight β (default: the game's β)")
+    p.add_argument("--eta", type=float, default=None, help="step η (default: the solver's documented default)")
+    p.add_argument("--iters", type=int, default=1000, help="iterations T (default 1000)")
+    p.add_argument("--ref", default=None, help="reference policy: uniform, random:seed=S[,scale=σ], or a path")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampled oracle and the MLP (default 0)")
+    p.add_argument("--feedback", default="exact", help="exact or sampled:M (M comparisons per action per call)")
+    p.add_argument("--policy", default="tabular", choices=["tabular", "mlp"], help="policy class")
+    p.add_argument("--players", type=int, default=None, help="number of players N (mnpo; td-mnpo history N−1)")
+    p.add_argument("--init", default="ref", help="starting policy: ref, uniform or random:seed=S")
+    p.add_argument("--every", type=int, default=10, help="record metrics every K iterations (default 10)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
+    p.set_defaults(func=run)
+
+
+def _finite(x):
+    """JSON has no inf/NaN: map them to strings so the line stays valid JSON."""
+    if isinstance(x, float) and (x != x or x in (float("inf"), float("-inf"))):
+        return str(x)
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    return x
+
+
+def run(args) -> int:
+    from nashlab.games import ContextualGame
+    from nashlab.games.spec import parse_game_spec, parse_ref_spec
+    from nashlab.solvers import solve
+
+    game = parse_game_spec(args.game)
+    if args.ref is not None:
+        base = game.game if isinstance(game, ContextualGame) else game
+        base = base.with_ref(parse_ref_spec(args.ref, base.n, base.batch_shape))
+        game = ContextualGame(base, game.features) if isinstance(game, ContextualGame) else base
+    res = solve(game, args.solver, eta=args.eta, beta=args.beta, iters=args.iters, every=args.every,
+                feedback=args.feedback, seed=args.seed, init=args.init, policy=args.policy,
+                num_players=args.players, device=args.device, progress=sys.stderr.isatty() and not args.json)
+    out = res.to_json()
+    out["game"] = getattr(game, "name", None) or getattr(getattr(game, "game", None), "name", None)
+    if args.json:
+        print(json.dumps(_finite(out), allow_nan=False))
+    else:
+        print(f"{res.solver} on {out['game']}  ({', '.join(f'{k}={v}' for k, v in res.hparams.items())})")
+        for k, v in res.final.items():
+            print(f"  {k:28s} {v if not isinstance(v, float) else f'{v:.3e}'}")
+        print(f"  queries                      {res.queries}")
+    return 0
