@@ -14,9 +14,9 @@ lr = 0.02, n = 10`` is ``η = 0.8``; ``β = 0.1, lr = 0.1`` is ``η = 0.4``).
   ``ηβ < 1``.
 * Claim (last iterate, linear): ``KL(π*_β‖π_t) ≤ (1−ηβ)^t KL(π*_β‖π_0)`` (Cen et al. 2021, Thm. 1, the PU method
   this rule is; EGPO Thm. on KL-regularised games) —
-  ``tests/solvers/test_rates.py::test_egpo_nash_mp_linear_rate``.
+  ``tests/solvers/test_solvers_rates.py::test_egpo_nash_mp_linear_rate``.
 * π*_β is a fixed point (``ℓ* = ℓ_ref + Pπ*/β`` gives ``ℓ_½ = ℓ' = ℓ*``) —
-  ``tests/solvers/test_faithful.py::test_fixed_point``.
+  ``tests/solvers/test_solvers_faithful.py::test_fixed_point``.
 * Defaults: ``η = 0.8`` (the paper's β = 0.01 setting), ``β = 0.01``.
 
 Loss (one half step = one online-IPO step; the extragradient restores θ_t and steps again with the opponent at θ_½):
@@ -84,7 +84,7 @@ def egpo_loss(log_pi_theta_y: Tensor, log_pi_theta_yp: Tensor, *, log_pi_ref_y: 
     ``(Δlog π_θ/π_ref − (p̂(y≻y'') − p̂(y'≻y''))/β)²`` has, at θ = θ_t, residual ``1/(ηβ)`` times this one's; its one
     SGD step of size ``lr`` on tabular logits is the closed-form step with ``ηβ = 4·lr/n``. Minimiser of this loss over
     free logits: the closed-form half step
-    (``tests/solvers/test_loss_equals_step.py``).
+    (``tests/solvers/test_solvers_loss_step.py``).
 
     Args (all ``[B]``): log-probs of y and y' under π_θ (trained), π_ref, π_t (snapshot); ``target``.
         eta, beta: η, β. reduction: ``"mean"`` or ``"none"``.

@@ -8,12 +8,12 @@ Paper translation (INPO Eq. 5: ``π_{t+1} ∝ exp(P(y≻π_t)/η_I) π_ref^{τ/�
 
 * Step-size condition: ``0 < ηβ ≤ 1`` (the paper's ``τ < η_I``; at ``ηβ = 1`` the anchor is π_ref alone).
 * Claims:
-  - π*_β is a fixed point — ``tests/solvers/test_faithful.py::test_fixed_point``;
+  - π*_β is a fixed point — ``tests/solvers/test_solvers_faithful.py::test_fixed_point``;
   - the paper's Thm. 4: ``KL(π*‖π_{t+1}) ≤ (1 − ηβ) KL(π*‖π_t) + 8C²η²`` (a floor for constant η); derived here: the
     linearisation at π*_β has eigenvalues ``1 − ηβ + iηλ`` with ``λ`` real, ``|λ| ≤ 1`` (``λ`` an eigenvalue of
     ``(P − ½)(diag π − ππᵀ)``, an ℓ_∞ contraction bound), so for small η (``η < 2β/(1 + β²)``) the last iterate
     converges linearly to π*_β, with no floor under exact feedback —
-    ``tests/solvers/test_rates.py::test_inpo_mmd_converge_small_eta``.
+    ``tests/solvers/test_solvers_rates.py::test_inpo_mmd_converge_small_eta``.
 * Defaults: ``η = 0.1``, ``β = 0.1``.
 
 >>> import torch
@@ -46,7 +46,7 @@ def inpo_loss(log_pi_theta_y: Tensor, log_pi_theta_yp: Tensor, *, log_pi_ref_y: 
 
     ``target`` estimates ``P(y ≻ π_t) − P(y' ≻ π_t)``. With ``y, y' ~ π_t`` i.i.d. the label ``o(y ≻ y') − ½`` is a valid
     target (INPO Prop. 6): ordering the pair as (y_w, y_l) gives the paper's ``(h_t(y_w, y_l) − 1/(2η_I))²``.
-    Minimiser over free logits: the closed-form step (``tests/solvers/test_loss_equals_step.py``).
+    Minimiser over free logits: the closed-form step (``tests/solvers/test_solvers_loss_step.py``).
 
     Args (``[B]``): log π_θ, log π_ref, log π_t of y and y'; ``target``. eta, beta: η, β.
     """

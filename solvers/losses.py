@@ -6,7 +6,7 @@ generalised online-IPO regression on a pair of responses ``(y, y')`` sampled per
     L(θ) = E[( Δlog π_θ − Σ_k w_k Δℓ_k − c · target )²],   Δf = f(y) − f(y'),   target ≈ g(y) − g(y')
 
 (:func:`mirror_loss`). Over free tabular logits, with pairs from any full-support distribution, its minimiser is exactly
-the closed-form step (``tests/solvers/test_loss_equals_step.py``). Normalising constants cancel in Δ, so sequence
+the closed-form step (``tests/solvers/test_solvers_loss_step.py``). Normalising constants cancel in Δ, so sequence
 log-probs (summed, or length-normalised as in EGPO/MNPO's code) can be passed as they are.
 
 **Calling convention** (all tensors ``[B]``, one entry per pair; any float dtype/device; differentiable in the

@@ -9,8 +9,8 @@ open_spiel's ``mmd_dilated`` on a normal-form game is this rule with a uniform m
 
 * Step-size condition: ``0 < η ≤ 4β`` (the paper's ``η ≤ α/L²`` with ``L = ½``), so β > 0.
 * Claim (last iterate, linear): ``KL(π*_β‖π_{t+1}) ≤ KL(π*_β‖π_t)/(1+ηβ)`` (Sokota et al. Thm. 3.4) —
-  ``tests/solvers/test_rates.py::test_inpo_mmd_converge_small_eta``. π*_β is a fixed point —
-  ``tests/solvers/test_faithful.py::test_fixed_point``.
+  ``tests/solvers/test_solvers_rates.py::test_inpo_mmd_converge_small_eta``. π*_β is a fixed point —
+  ``tests/solvers/test_solvers_faithful.py::test_fixed_point``.
 * Defaults: ``β = 0.1``, ``η = 0.4`` (= 4β).
 
 >>> from nashlab.solvers import make_solver

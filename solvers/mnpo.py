@@ -8,7 +8,7 @@ The theoretical update is OMD towards the geometric mean of the opponents:
 i.e. ``ℓ_i' = mean_{j≠i} ℓ_j + η · mean_{j≠i} Pπ_j``. Symbols: ``ℓ_j = log π_j`` (``log_pi[..., j, :]``), η
 (``eta``; Eq. 10 multiplies P by η: the same η; the code's ``eta`` is its inverse, η = 1/``eta``), N
 (``num_players``). **No π_ref term**: β is recorded for metrics only. When all players coincide (π_j = π for all j) the
-update is Hedge, ``ℓ' = ℓ + η Pπ``, on the common policy (``tests/solvers/test_faithful.py::test_mnpo_reduces_to_hedge``).
+update is Hedge, ``ℓ' = ℓ + η Pπ``, on the common policy (``tests/solvers/test_solvers_faithful.py::test_mnpo_reduces_to_hedge``).
 The players may start at different policies (``log_pi0 [..., N, n]``): the disagreement
 ``d_i = ℓ_i − mean_j ℓ_j`` then obeys ``d_i' = −d_i/(N−1) + η(r_i − r̄)``, so it contracts by ``1/(N−1)`` per step up
 to an O(η) term (derived).
@@ -16,7 +16,7 @@ to an O(η) term (derived).
 * Step-size condition: any ``η > 0``; ``num_players ≥ 2``.
 * Claim (average iterate; MNPO's no-regret argument, Freund & Schapire): with ``η ∝ 1/√T`` the multiplayer duality gap
   of the average profile (β = 0) falls as O(1/√T), for N = 3, 4 from distinct seeded initial policies —
-  ``tests/solvers/test_rates.py::test_mnpo_average_gap_rate``. No last-iterate claim.
+  ``tests/solvers/test_solvers_rates.py::test_mnpo_average_gap_rate``. No last-iterate claim.
 * Defaults: ``η = 0.1``, ``num_players = 3``.
 
 >>> from nashlab.solvers import make_solver
@@ -61,7 +61,7 @@ def mnpo_loss(log_pi_theta_y: Tensor, log_pi_theta_yp: Tensor, *, log_pi_opp_y: 
 
     with ``target`` an estimate of ``(1/(N−1)) Σ_{j≠i} [P(y ≻ π_j) − P(y' ≻ π_j)]`` (e.g. comparisons of y and y'
     against one sample y''_j of each opponent). Minimiser over free logits: the closed form
-    (``tests/solvers/test_loss_equals_step.py``). Caveat (ALGORITHMS.md §5): the practical Eq. 15 with labels of pairs
+    (``tests/solvers/test_solvers_loss_step.py``). Caveat (ALGORITHMS.md §5): the practical Eq. 15 with labels of pairs
     drawn from π_t reproduces this only when all opponents equal π_t.
 
     Args:

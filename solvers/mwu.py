@@ -7,7 +7,7 @@ The baseline no-regret rule. It ignores π_ref (the game it plays is the origina
 * Claims:
   - average iterate: with rewards in [0, 1] Hedge's regret after ``T+1`` rounds is ``≤ ln n / η + η (T+1) / 8``, and in
     self-play ``DG_0(π̄_T) = 2·regret/(T+1)``, so ``DG_0(π̄_T) ≤ 2 ln n / (η (T+1)) + η / 4``
-    (``tests/solvers/test_rates.py::test_mwu_sppo_cyclic_last_diverges_average_converges``);
+    (``tests/solvers/test_solvers_rates.py::test_mwu_sppo_cyclic_last_diverges_average_converges``);
   - last iterate: does NOT converge on a cyclic game from a non-equilibrium start; ``KL(π*‖π_t)`` is non-decreasing
     when π* has full support (Bailey & Piliouras 2018) (same test).
 * Default: ``η = 0.1``. β is accepted and recorded (metrics use it) but the rule does not use it.
@@ -53,7 +53,7 @@ def mwu_loss(log_pi_theta_y: Tensor, log_pi_theta_yp: Tensor, *, log_pi_t_y: Ten
 
     ``target`` estimates ``P(y ≻ π_t) − P(y' ≻ π_t)`` (e.g. ``p̂(y≻y'') − p̂(y'≻y'')`` with ``y'' ~ π_t``, or the
     label ``o(y≻y') − ½`` when ``y, y' ~ π_t`` i.i.d.). The minimiser over free tabular logits is ``ℓ_t + η Pπ_t``
-    (``tests/solvers/test_loss_equals_step.py``).
+    (``tests/solvers/test_solvers_loss_step.py``).
 
     Args:
         log_pi_theta_y, log_pi_theta_yp: ``[B]`` log π_θ (trained) of responses y, y'.

@@ -13,7 +13,7 @@ opponent is the *mixture*, not π_t); TRL's ``mixture_coef`` α plays the role o
   - **bias floor with constant η** (derived): the fixed point of the rule is ``π̃_η ∝ π_ref · exp(Pπ̃^μ/β)`` with
     ``π̃^μ ∝ π̃^{1−ηβ} π_ref^{ηβ}``, which differs from π*_β (``∝ π_ref exp(Pπ*/β)``) unless π*_β = π_ref. The last
     iterate therefore stalls at ``DG_β(π̃_η) > 0``; the bias in the logits is O(η), so the gap floor is O(η²) and
-    shrinks as η → 0 — ``tests/solvers/test_rates.py::test_nash_md_bias_floor``.
+    shrinks as η → 0 — ``tests/solvers/test_solvers_rates.py::test_nash_md_bias_floor``.
 * Defaults: ``η = 0.1``, ``β = 0.1``.
 
 >>> from nashlab.solvers import make_solver
@@ -53,7 +53,7 @@ def nash_md_loss(log_pi_theta_y: Tensor, log_pi_theta_yp: Tensor, *, log_pi_ref_
 
     where ``target`` estimates ``P(y ≻ π^μ) − P(y' ≻ π^μ)``: the comparison responses ``y''`` are sampled from the
     mixture ``π^μ ∝ π_t^{1−ηβ} π_ref^{ηβ}`` (as Nash-MD-PG samples its opponent). Minimiser over free logits: the
-    closed-form step (``tests/solvers/test_loss_equals_step.py``). (Nash-MD-PG's policy-gradient form differs in the
+    closed-form step (``tests/solvers/test_solvers_loss_step.py``). (Nash-MD-PG's policy-gradient form differs in the
     optimiser, not the fixed point of the step.)
 
     Args (``[B]``): log π_θ, log π_ref, log π_t of y and y'; ``target``. eta, beta: η, β.

@@ -10,8 +10,8 @@ paper's prox step, ``1/η`` the weight of ``KL(π‖π_k)``), β (``beta``). Eac
 * Step-size condition: ``0 < η ≤ 2`` (= 1/L: ``π ↦ Pπ`` is ½-Lipschitz from ℓ₁ to ℓ_∞ on the simplex).
 * Claim (last iterate, linear): ``KL(π*_β‖π_k) ≤ (1+ηβ)^{−k} KL(π*_β‖π_0)``; at η = 2 this is the paper's
   ``(1+2β)^{−N/2}`` with N = 2k preference queries —
-  ``tests/solvers/test_rates.py::test_egpo_nash_mp_linear_rate``. π*_β is a fixed point —
-  ``tests/solvers/test_faithful.py::test_fixed_point``.
+  ``tests/solvers/test_solvers_rates.py::test_egpo_nash_mp_linear_rate``. π*_β is a fixed point —
+  ``tests/solvers/test_solvers_faithful.py::test_fixed_point``.
 * Defaults: ``η = 2`` (the paper's), ``β = 0.01``.
 
 Loss (each prox step as an online-IPO loss): a KL to π_ref with weight β plus a KL to π_k with weight 1/η is one KL
@@ -61,7 +61,7 @@ def nash_mp_loss(log_pi_theta_y: Tensor, log_pi_theta_yp: Tensor, *, log_pi_ref_
 
     ``log_pi_t_*`` are ``log π_k`` (the prox centre: the last full iterate, for both half steps); ``target`` estimates
     ``P(y ≻ π_opp) − P(y' ≻ π_opp)`` with ``π_opp = π_k`` (half step) or ``π_½`` (full step). Minimiser over free
-    logits: the closed-form prox (``tests/solvers/test_loss_equals_step.py``).
+    logits: the closed-form prox (``tests/solvers/test_solvers_loss_step.py``).
 
     Args (``[B]``): log π_θ, log π_ref, log π_k of y and y'; ``target``. eta, beta: η, β.
     """

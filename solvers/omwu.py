@@ -11,7 +11,7 @@ Symbols: ``ℓ = log π_t`` (``log_pi``), ``Pπ_t`` (``g``), ``Pπ_{t−1}`` (``
   - average iterate: ``DG_0(π̄_T) ≤ 4√D/T`` (ONPO Thm. 2, η = min{½, √D}) — not tested separately;
   - last iterate: when the NE has full support, ``KL(π*‖π_t)`` and ``DG_0(π_t)`` converge to 0, linearly after a
     burn-in (ONPO Thm. 3 for a unique NE; Chen et al. without uniqueness) —
-    ``tests/solvers/test_rates.py::test_omwu_last_iterate_full_support``.
+    ``tests/solvers/test_solvers_rates.py::test_omwu_last_iterate_full_support``.
 * Default: ``η = 0.1``.
 
 >>> from nashlab.solvers import make_solver
@@ -43,7 +43,7 @@ def omwu_loss(log_pi_theta_y: Tensor, log_pi_theta_yp: Tensor, *, log_pi_t_y: Te
         target ≈ (2P(y≻π_t) − P(y≻π_{t−1})) − (2P(y'≻π_t) − P(y'≻π_{t−1})),
 
     e.g. ``2(p̂(y≻y''_t) − p̂(y'≻y''_t)) − (p̂(y≻y''_{t−1}) − p̂(y'≻y''_{t−1}))`` with ``y''_s ~ π_s``. Minimiser over
-    free logits: the closed-form step (``tests/solvers/test_loss_equals_step.py``). (ONPO's practical version splits
+    free logits: the closed-form step (``tests/solvers/test_solvers_loss_step.py``). (ONPO's practical version splits
     this into two ``(g − η/2)²`` losses with anchors π'_t and π'_{t+1}; in exact arithmetic they compose to this.)
 
     Args (``[B]``): log π_θ, log π_t of y and y'; ``target``. eta: η.

@@ -9,7 +9,7 @@ is η = 1000 (for sequence log-probs). There is no π_ref in the rule (β here i
 * Step-size condition: any ``η > 0``.
 * Claims (SPPO Thm. 4.1, average iterate only): ``DG_0(π̄_T) ≤ 2 ln n/(η(T+1)) + η/4`` (Hedge's regret bound,
   rewards in [0, 1]); the last iterate does not converge on cyclic games —
-  ``tests/solvers/test_rates.py::test_mwu_sppo_cyclic_last_diverges_average_converges``.
+  ``tests/solvers/test_solvers_rates.py::test_mwu_sppo_cyclic_last_diverges_average_converges``.
 * Default: ``η = 0.1``.
 
 Losses: :func:`sppo_loss` (pairwise, exact minimiser) and :func:`sppo_pointwise_loss` (the paper's square loss
@@ -36,7 +36,7 @@ def sppo_loss(log_pi_theta_y: Tensor, log_pi_theta_yp: Tensor, *, log_pi_t_y: Te
 
     ``target`` estimates ``P(y ≻ π_t) − P(y' ≻ π_t)`` (SPPO's code: mean PairRM win rates over K samples of π_t, i.e.
     ``P̂_w − P̂_l`` for its pair (y_w, y_l)). This is the difference of the two pointwise SPPO residuals, so the unknown
-    ``log Z_t`` cancels; minimiser over free logits: ``ℓ_t + η Pπ_t`` (``tests/solvers/test_loss_equals_step.py``).
+    ``log Z_t`` cancels; minimiser over free logits: ``ℓ_t + η Pπ_t`` (``tests/solvers/test_solvers_loss_step.py``).
 
     Args (``[B]``): log π_θ and log π_t of y and y'; ``target``. eta: η = 1/``beta`` of SPPO's code.
     """
@@ -48,7 +48,7 @@ def sppo_pointwise_loss(log_pi_theta_y: Tensor, *, log_pi_t_y: Tensor, win_rate:
     """The paper's pointwise loss ``E_y[(log π_θ(y)/π_t(y) − η(P̂(y ≻ π_t) − ½))²]`` (SPPO Eq. 3.6; MNPO Table 9).
 
     Over free *unnormalised* logits its minimiser is ``ℓ_t + η(Pπ_t − ½)``, whose normalisation is the Hedge step
-    (``tests/solvers/test_loss_equals_step.py::test_sppo_pointwise``); for a normalised policy the ``−½`` stands in for
+    (``tests/solvers/test_solvers_loss_step.py::test_sppo_pointwise``); for a normalised policy the ``−½`` stands in for
     ``log Z_t/η``, an approximation.
 
     Args:

@@ -12,8 +12,8 @@ Missing history at the start is filled with π_0.
 
 * Conditions: ``η > 0``, ``0 < ρ ≤ 1`` (β = ρ/η, or give ``rho`` directly), ``λ_j ≥ 0`` with ``Σλ = 1``.
 * Claim: the last iterate converges to π*_β, β = ρ/η, for small η (derived: with λ = e_0 this is INPO, see its
-  docstring) — ``tests/solvers/test_rates.py::test_td_mnpo_last_iterate``; π*_β is a fixed point —
-  ``tests/solvers/test_faithful.py::test_fixed_point``.
+  docstring) — ``tests/solvers/test_solvers_rates.py::test_td_mnpo_last_iterate``; π*_β is a fixed point —
+  ``tests/solvers/test_solvers_faithful.py::test_fixed_point``.
 * Defaults: ``η = 0.1``, ``β = 0.1`` (ρ = 0.01), ``num_players = 3`` (H = 2), ``λ = (½, ½)`` (what the code runs).
 
 >>> from nashlab.solvers import make_solver
@@ -49,7 +49,7 @@ def td_mnpo_loss(log_pi_theta_y: Tensor, log_pi_theta_yp: Tensor, *, log_pi_ref_
 
     ``target`` estimates ``P(y ≻ π_t) − P(y' ≻ π_t)``; with ``y, y' ~ π_t`` the label ``o(y≻y') − ½`` (the code's
     ordered pair with target ``1/(2·eta)``). Minimiser over free logits: the closed form
-    (``tests/solvers/test_loss_equals_step.py``).
+    (``tests/solvers/test_solvers_loss_step.py``).
 
     Args:
         log_pi_theta_y, log_pi_theta_yp: ``[B]``.
