@@ -33,11 +33,17 @@ class ExactFeedback:
         self.P = P
         self.calls = 0
         self.queries = 0
+        self._cast: dict = {}
 
     def __call__(self, pi: Tensor) -> Tensor:
         self.calls += 1
         self.queries += 1
         P = self.P
+        if P.dtype != pi.dtype or P.device != pi.device:  # keep the policy's dtype/device (cached conversion)
+            key = (pi.dtype, pi.device)
+            if key not in self._cast:
+                self._cast[key] = P.to(dtype=pi.dtype, device=pi.device)
+            P = self._cast[key]
         if P.ndim == 2:
             # [n, n] @ [..., n]ᵀ: one GEMM over all batch rows (a GEMV when pi is a vector).
             return pi @ P.T if pi.ndim > 1 else torch.mv(P, pi)
