@@ -141,21 +141,46 @@ def bradley_terry(n: int = 10, spread: float = 2.0, seed: int = 0) -> np.ndarray
     return _from_skew(expit(r[:, None] - r[None, :]) - 0.5)
 
 
-def annotators(n: int = 10, raters: int = 3, spread: float = 3.0, concentration: float = 5.0, seed: int = 0) -> np.ndarray:
-    """A population of annotators, each Bradley–Terry, whose aggregate preference is non-transitive.
+def annotators(
+    n: int = 10, raters: int = 3, spread: float = 5.0, concentration: float = 20.0, rotation: float = 0.9,
+    seed: int = 0,
+) -> np.ndarray:
+    """A population of annotators, each Bradley–Terry (transitive), whose aggregate preference is non-transitive.
 
-    Rater ``k`` has rewards ``r_k ~ N(0, spread²)`` and weight ``w_k`` (``w ~ Dirichlet(concentration)``);
-    ``P = Σ_k w_k σ(r_k,i − r_k,j)``. Each rater is transitive, but a majority of disagreeing raters produces
-    Condorcet cycles (the voting paradox), which are frequent for 3+ raters of comparable weight and large spread.
+    Rater ``k`` has rewards ``r_k = spread·(ρ·√12·c_k + √(1−ρ²)·z_k)`` and weight ``w_k``
+    (``w ~ Dirichlet(concentration·1)``); ``P = Σ_k w_k σ(r_k,i − r_k,j)``. Here ``z_k ~ N(0, I)`` is the rater's
+    idiosyncratic taste and ``c_k(i) = ((pos(i) + k·n/K) mod n)/n − ½`` is a shared random ranking ``pos`` rotated by
+    ``k/K`` of a turn (``√12`` gives it unit variance), ``ρ = rotation``.
+
+    What makes it cyclic: with ``ρ → 1`` and comparable weights the raters' rankings form a Latin square, the classic
+    Condorcet profile in which every action is beaten by a majority (the voting paradox), so no Condorcet winner exists
+    and the maximal lottery is mixed. ``ρ = 0`` gives independent raters, whose soft-majority is mostly transitive.
+    Measured fraction of seeds 0–199 with a mixed (non-transitive) equilibrium at the defaults: n = 3: 72 %,
+    n = 10: 84 %, n = 30: 94 %; with ``rotation=0`` (independent raters), n = 10: 22 %
+    (``tests/games/test_generators.py::test_annotators_mostly_non_transitive`` re-measures it).
+
+    Args:
+        n: actions (≥ 1).
+        raters: number of annotators ``K ≥ 1``.
+        spread: reward scale (larger = sharper individual preferences), > 0.
+        concentration: Dirichlet concentration of the rater weights (larger = more equal weights), > 0.
+        rotation: ``ρ ∈ [0, 1]``, the weight of the rotated shared ranking (the intransitivity knob).
+        seed: random seed.
     """
     n = _check_n(n)
     if not (isinstance(raters, (int, np.integer)) and raters >= 1):
         raise ValueError(f"raters must be an integer ≥ 1; got {raters!r}")
     spread = _check_positive(spread, "spread")
     concentration = _check_positive(concentration, "concentration")
+    rho = _check_unit(rotation, "rotation")
+    K = int(raters)
     rng = np.random.default_rng(seed)
-    r = rng.normal(scale=spread, size=(int(raters), n))
-    w = rng.dirichlet(np.full(int(raters), concentration))
+    pos = np.empty(n)
+    pos[rng.permutation(n)] = np.arange(n)
+    c = ((pos[None, :] + np.arange(K)[:, None] * n / K) % n) / n - 0.5  # [K, n] rotated shared rankings
+    z = rng.normal(size=(K, n))
+    r = spread * (rho * np.sqrt(12.0) * c + np.sqrt(1.0 - rho**2) * z)
+    w = rng.dirichlet(np.full(K, concentration))
     P = np.einsum("k,kij->ij", w, expit(r[:, :, None] - r[:, None, :]))
     return _from_skew(P - 0.5)
 

@@ -18,7 +18,13 @@ def _to_torch(*arrays):
     is_numpy = not any(isinstance(a, torch.Tensor) for a in arrays if a is not None)
     device = next((a.device for a in arrays if isinstance(a, torch.Tensor)), torch.device("cpu"))
     dtype = next((a.dtype for a in arrays if isinstance(a, torch.Tensor) and a.is_floating_point()), torch.float64)
-    out = [None if a is None else torch.as_tensor(a, dtype=dtype, device=device) for a in arrays]
+    # A read-only numpy array (e.g. a PreferenceGame's P) is copied: torch warns on non-writable buffers.
+    out = [
+        None if a is None else torch.as_tensor(
+            a.copy() if isinstance(a, np.ndarray) and not a.flags.writeable else a, dtype=dtype, device=device
+        )
+        for a in arrays
+    ]
     return out, is_numpy
 
 
