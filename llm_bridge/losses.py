@@ -22,6 +22,15 @@ This module reads the loss's keyword arguments to learn which models' log-probs 
   the full phase trains ``θ_t → θ_{t+1}`` on the same pairs ``(y, y') ~ π_t`` with targets from ``y'' ~ π_½``. Both
   phases anchor at ``π_t`` (the prox centre). This is the EGPO code's restore-and-step; for Nash-MP it is the same
   realisation of the two prox steps, each an online-IPO regression towards ``π̃_k ∝ π_ref^{β/β'} π_k^{(1/η)/β'}``.
+* ``td-mnpo``: ``log_pi_hist [B, H]`` columns are ``π_t, π_{t−1}, …, π_{t−H+1}`` (``H = num_players − 1``; iterates
+  before the start are ``π_0``), kept as CPU state dicts; opponent ``π_t`` (self-play pairs).
+* ``mnpo``: the ``N − 1`` opponents of the player being trained are the most recent iterates
+  ``π_t, π_{t−1}, …, π_{t−N+2}`` (``π_0`` before they exist) — with one network the N symmetric players of the theory
+  would stay identical (all start at π_ref), so, as in the MNPO paper's practical version, past iterates play the
+  other players. ``log_pi_opp [B, N−1]`` holds their log-probs and ``target`` is the opponent-averaged
+  ``mean_j (ĝ_j(y) − ĝ_j(y'))``, ``ĝ_0`` from the self-play pairs and ``ĝ_j`` (j ≥ 1) from ``M`` samples of
+  ``π_{t−j}`` (MNPO Eq. 14, the oracle form). Tabular counterpart: ``ℓ' = mean_j ℓ_{t−j} + η mean_j Pπ_{t−j}``,
+  the solver's MNPO step for a player whose opponents hold those iterates.
 * ``nash-md``: opponent responses from the token-level geometric mixture ``softmax((1−ηβ) z_t + ηβ z_ref)``
   (Nash-MD-PG / TRL's realisation of ``π^μ``; exact for one-token responses, an approximation of the
   sequence-level mixture otherwise).
@@ -36,7 +45,7 @@ import torch
 
 #: name -> (phases, opponent of the last phase): "t" (π_t), "half" (π_½), "mixture" (π^μ).
 PHASES: dict[str, tuple[int, str]] = {
-    "inpo": (1, "t"), "sppo": (1, "t"), "mwu": (1, "t"), "mmd": (1, "t"), "td-mnpo": (1, "t"), "mnpo": (1, "t"),
+    "inpo": (1, "t"), "sppo": (1, "t"), "mwu": (1, "t"), "mmd": (1, "t"), "td-mnpo": (1, "t"), "mnpo": (1, "players"),
     "egpo": (2, "half"), "nash-mp": (2, "half"), "nash-md": (1, "mixture"),
 }
 

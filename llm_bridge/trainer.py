@@ -177,11 +177,20 @@ class OnlineTrainer:
         beta = game.beta if config.beta is None else config.beta
         self.loss = make_sequence_loss(config.solver, config.eta, beta, **config.solver_options)
         self.hparams = self.loss.hparams
-        self.histories = int(self.loss.hparams.get("num_history", 0) or 0)
+        hp = self.loss.hparams
+        if config.solver == "td-mnpo":
+            self.histories = len(hp["lam"]) - 1  # π_{t-1} .. π_{t-H+1}
+        elif config.solver == "mnpo":
+            self.histories = int(hp["num_players"]) - 2  # π_{t-1} .. π_{t-N+2}
+        else:
+            self.histories = 0
         model = policy.model.to(accelerator.device)
         # π_ref: a frozen copy of the initial model (its log-probs only).
         self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
-        self.history_states: list[dict] = []  # CPU state dicts of π_{t-1}, π_{t-2}, ... (rules that read them)
+        # CPU state dicts of π_{t-1}, π_{t-2}, ...; iterates before the start are π_0 (one shared dict).
+        init_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()} if self.histories \
+            else None
+        self.history_states: list[dict] = [init_state] * self.histories
         opt = self._make_optimizer(model)
         self.model, self.optimizer = accelerator.prepare(model, opt)
         self.model.eval()
@@ -221,28 +230,25 @@ class OnlineTrainer:
         """Fill ``rollout.anchors[key]`` (``[K]``) for every key the loss reads, under the current (π_t) model."""
         seq_prompts = [self.prompt_ids[r.context] for r in rollouts for _ in r.responses]
         seq_resps = [resp for r in rollouts for resp in r.responses]
-        models = {"t": self.unwrapped, "ref": self.ref_model}
         needed = set(self.loss.anchors) | {"t", "ref"}  # t and ref also feed the KL metric
-        out = {}
-        for key in needed:
-            if key in models:
-                out[key] = self._logprobs(models[key], seq_prompts, seq_resps)
-            elif key.startswith("hist"):
-                # history iterates π_{t-1}, ..., π_{t-H} stacked [H, N]; before they exist, π_t stands in.
-                stack = []
-                for h in range(self.histories):
-                    if h < len(self.history_states):
-                        stack.append(self._logprobs(self._scratch_model(self.history_states[h]), seq_prompts,
-                                                    seq_resps))
-                    else:
-                        stack.append(out.get("t", self._logprobs(self.unwrapped, seq_prompts, seq_resps)))
-                out[key] = torch.stack(stack)
-            else:
-                raise ValueError(f"the {self.loss.name} loss reads log_pi_{key}_*, which the trainer does not know")
+        out = {"t": self._logprobs(self.unwrapped, seq_prompts, seq_resps),
+               "ref": self._logprobs(self.ref_model, seq_prompts, seq_resps)}
+        if needed & {"hist", "opp"}:
+            # columns π_t, π_{t-1}, ...: [N, 1 + histories]; a state shared by several slots is scored once
+            cols, seen = [out["t"]], {}
+            for st in self.history_states:
+                if id(st) not in seen:
+                    seen[id(st)] = self._logprobs(self._scratch_model(st), seq_prompts, seq_resps)
+                cols.append(seen[id(st)])
+            out["hist"] = out["opp"] = torch.stack(cols, -1)
+        unknown = needed - set(out)
+        if unknown:
+            raise ValueError(f"the {self.loss.name} loss reads log_pi_{sorted(unknown)[0]}_*, which the trainer "
+                             f"does not know")
         k0 = 0
         for r in rollouts:
             K = len(r.responses)
-            r.anchors = {key: v[..., k0:k0 + K] for key, v in out.items()}
+            r.anchors = {key: v[k0:k0 + K] for key, v in out.items()}
             k0 += K
 
     def _logprobs(self, model, prompts, responses, grad: bool = False) -> torch.Tensor:
@@ -256,6 +262,7 @@ class OnlineTrainer:
     def _sample(self, model, contexts: Sequence[int], num: int, phase: int, mixture_with=None) -> list[list]:
         c = self.config
         out = []
+        t0 = time.perf_counter()
         for ctx in contexts:
             seed = derive_seed(c.seed, self.iteration, ctx, phase)
             if mixture_with is None:
@@ -268,6 +275,8 @@ class OnlineTrainer:
                 out.append(sample_mixture(self.policy, [self.prompt_ids[ctx]], num, model, mixture_with[0],
                                           mixture_with[1], max_new_tokens=c.max_new_tokens,
                                           temperature=c.temperature, top_p=c.top_p, seed=seed)[0])
+        self._gen_seconds = getattr(self, "_gen_seconds", 0.0) + time.perf_counter() - t0
+        self._gen_tokens = getattr(self, "_gen_tokens", 0) + sum(len(r) for s in out for r in s)
         return out
 
     def _judge_pairs(self, r: _Rollout, phase: int) -> torch.Tensor:
@@ -291,6 +300,37 @@ class OnlineTrainer:
         o = self.judge.compare([r.context] * (K * M), [self.game.prompts[r.context]] * (K * M), ys, yo,
                                seed=derive_seed(self.config.seed, self.iteration, r.context, 200 + phase))
         return o.double().reshape(K, M).mean(1)
+
+    def _win_rates(self, r: _Rollout, opponent: str, phase: int) -> torch.Tensor:
+        """``[K]`` estimates of ``(Pπ_opp)(y_i)`` for the rule's opponent.
+
+        ``"t"``: leave-one-out over the K self-play samples; ``"half"``: M samples of the current model (π_½);
+        ``"players"``: mean over π_t (self-play) and the history iterates (M samples each); ``"mixture"``: M samples
+        of the token-level mixture ``(1−ηβ) z_t + ηβ z_ref``.
+        """
+        c = self.config
+        if opponent == "t":
+            return self._judge_pairs(r, phase)
+        if opponent == "half":
+            models = [self.unwrapped]
+        elif opponent == "players":
+            models = [self._scratch_model(st) for st in self.history_states]
+        elif opponent == "mixture":
+            models = [None]
+        else:  # pragma: no cover - PHASES lists only these
+            raise ValueError(f"unknown opponent kind {opponent!r}")
+        g = [self._judge_pairs(r, phase)] if opponent == "players" else []
+        for j, model in enumerate(models):
+            if model is None:
+                alpha = float(self.hparams["eta"]) * float(self.hparams["beta"])
+                opp = self._sample(self.unwrapped, [r.context], c.opponent_samples, phase=20 + phase,
+                                   mixture_with=(self.ref_model, alpha))[0]
+            else:
+                if opponent == "players":  # the scratch model is shared: load history j before sampling
+                    model = self._scratch_model(self.history_states[j])
+                opp = self._sample(model, [r.context], c.opponent_samples, phase=10 * (phase + 1) + j)[0]
+            g.append(self._judge_against(r, [self.policy.decode(o) for o in opp], phase=10 * (phase + 1) + j))
+        return torch.stack(g).mean(0)
 
     def _fit(self, rollouts_by_prompt: dict[int, _Rollout], order: list[int], phase: int) -> float:
         """E epochs of optimizer steps over prompt minibatches; returns the mean loss of the last epoch."""
@@ -335,12 +375,12 @@ class OnlineTrainer:
             yps.append(lp[k0 + iu[1]])
             for key in self.loss.anchors:
                 a = r.anchors[key].to(dev).float()
-                ay[key].append(a[..., iu[0]])
-                ayp[key].append(a[..., iu[1]])
+                ay[key].append(a[iu[0]])
+                ayp[key].append(a[iu[1]])
             g = r.win_rate.to(dev).float()
             tg.append(g[iu[0]] - g[iu[1]])
             k0 += K
-        cat = lambda xs: torch.cat(xs, -1)  # noqa: E731
+        cat = lambda xs: torch.cat(xs, 0)  # noqa: E731
         return self.loss(cat(ys), cat(yps), {k: cat(v) for k, v in ay.items()}, {k: cat(v) for k, v in ayp.items()},
                          cat(tg))
 
@@ -355,23 +395,15 @@ class OnlineTrainer:
             raise ValueError(f"prompts_per_step ({c.prompts_per_step}) exceeds the number of prompts ({C})")
         mine = self._my_prompts(all_prompts)
         # 2) sample K responses per prompt from π_t
-        tg = time.perf_counter()
+        self._gen_seconds, self._gen_tokens = 0.0, 0
         samples = self._sample(self.unwrapped, mine, c.samples_per_prompt, phase=0)
-        gen_time = time.perf_counter() - tg
-        gen_tokens = sum(len(r) for s in samples for r in s)
         rollouts = {ctx: _Rollout(ctx, s, [self.policy.decode(r) for r in s]) for ctx, s in zip(mine, samples)}
         # 1) snapshot: log-probs under π_t, π_ref (and histories)
         self._anchor_logprobs(list(rollouts.values()))
-        # 3) judge
+        # 3) judge: win-rate estimates against the rule's opponent
         phases, opponent = self.loss.phases, self.loss.opponent
         for r in rollouts.values():
-            if opponent == "mixture":
-                alpha = float(self.hparams["eta"]) * float(self.hparams["beta"])
-                opp = self._sample(self.unwrapped, [r.context], c.opponent_samples, phase=2,
-                                   mixture_with=(self.ref_model, alpha))[0]
-                r.win_rate = self._judge_against(r, [self.policy.decode(o) for o in opp], phase=0)
-            else:
-                r.win_rate = self._judge_pairs(r, phase=0)
+            r.win_rate = self._win_rates(r, opponent, phase=0)
         # 4) optimise
         if self.histories:
             pre = {k: v.detach().to("cpu", copy=True) for k, v in self.unwrapped.state_dict().items()}
@@ -380,9 +412,7 @@ class OnlineTrainer:
                       copy.deepcopy(self.optimizer.state_dict()))
             self._fit(rollouts, all_prompts[:n_steps_prompts], phase=0)  # half step: θ_t → θ_½ (opponent π_t)
             for r in rollouts.values():  # opponents y'' ~ π_½
-                opp = self._sample(self.unwrapped, [r.context], c.opponent_samples, phase=1)[0]
-                gen_tokens += sum(len(o) for o in opp)
-                r.win_rate = self._judge_against(r, [self.policy.decode(o) for o in opp], phase=1)
+                r.win_rate = self._win_rates(r, "half", phase=1)
             self.unwrapped.load_state_dict(backup[0])  # restore θ_t and the optimizer state
             self.optimizer.load_state_dict(backup[1])
             loss = self._fit(rollouts, all_prompts[:n_steps_prompts], phase=1)  # full step θ_t → θ_{t+1}
@@ -395,7 +425,8 @@ class OnlineTrainer:
         kl_terms = [(r.anchors["t"] - r.anchors["ref"]).mean() for r in rollouts.values()]
         metrics = {"iteration": self.iteration, "loss": loss,
                    "kl_to_ref": float(self._gather_mean(kl_terms)),
-                   "tokens_per_second": gen_tokens * self.world / max(gen_time, 1e-9),
+                   # generation throughput of this process (all processes decode the same amount)
+                   "tokens_per_second": self._gen_tokens * self.world / max(self._gen_seconds, 1e-9),
                    "seconds": time.perf_counter() - t0}
         metrics.update(self.evaluate())
         self.history.append(metrics)
