@@ -16,6 +16,9 @@ A sweep is ``games × solvers × η × β × seeds × feedback × init``. The fi
     [solvers.egpo]               # per-solver overrides of eta / beta / iters / every
     beta = [0.0, 0.01, 0.1]
 
+    [solvers.mmd]
+    eta = { "0.01" = [0.04], "0.1" = [0.4] }   # η per β (MMD needs η ≤ 4β)
+
     [[games]]                    # one table per game of the suite
     name = "rps"                 # label in tables and figures
     spec = "cyclic:n=5"          # generator spec; "{seed}" is replaced by the task's seed
@@ -67,6 +70,14 @@ class SolverOverride:
     beta: tuple[float, ...] | None = None
     iters: int | None = None
     every: int | None = None
+    #: η lists per β (``eta = { "0.01" = [0.04], "0.1" = [0.4] }``), for step-size conditions that scale with β.
+    eta_by_beta: tuple[tuple[float, tuple[float, ...]], ...] | None = None
+
+    def etas(self, beta: float) -> tuple[float, ...] | None:
+        for b, etas in self.eta_by_beta or ():
+            if b == beta:
+                return etas
+        return self.eta
 
 
 @dataclass(frozen=True)
@@ -180,6 +191,16 @@ def _float_list(value, key: str, *, positive: bool) -> tuple[float, ...]:
     if len(set(out)) != len(out):
         raise ConfigError(f"{key} has repeated values: {value!r}")
     return tuple(out)
+
+
+def _beta_key(text: str, key: str) -> float:
+    try:
+        b = float(text)
+    except ValueError:
+        b = math.nan
+    if not (math.isfinite(b) and b >= 0):
+        raise ConfigError(f"{key} keys must be β values (finite numbers ≥ 0, quoted: \"0.01\"); got {text!r}")
+    return b
 
 
 def _str_list(value, key: str) -> tuple[str, ...]:
@@ -308,9 +329,16 @@ def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ..
         if not isinstance(tbl, dict):
             raise ConfigError(f"{key} must be a table; got {tbl!r}")
         _refuse_unknown(tbl, _OVERRIDE_KEYS, key)
+        eta, eta_by_beta = None, None
+        if isinstance(tbl.get("eta"), dict):
+            eta_by_beta = tuple(sorted(
+                (_beta_key(b, f"{key}.eta"), _float_list(v, f"{key}.eta.{b}", positive=True))
+                for b, v in tbl["eta"].items()
+            ))
+        elif "eta" in tbl:
+            eta = _float_list(tbl["eta"], f"{key}.eta", positive=True)
         overrides.append(SolverOverride(
-            name,
-            eta=_float_list(tbl["eta"], f"{key}.eta", positive=True) if "eta" in tbl else None,
+            name, eta=eta, eta_by_beta=eta_by_beta,
             beta=_float_list(tbl["beta"], f"{key}.beta", positive=False) if "beta" in tbl else None,
             iters=_int(tbl["iters"], f"{key}.iters", minimum=1) if "iters" in tbl else None,
             every=_int(tbl["every"], f"{key}.every", minimum=1) if "every" in tbl else None,
@@ -423,8 +451,9 @@ def _resolve_init(init: str, seed: int) -> str:
 def expand(cfg: SweepConfig) -> list[Task]:
     """The grid, in a fixed order: games × solvers × η × β × feedback × init × seeds.
 
-    The β list of a (game, solver) pair is the solver's override, else the game's, else the sweep's; η likewise
-    (solver override, else sweep, else the solver default ``None``). A game with ``players`` runs only the solvers
+    The β list of a (game, solver) pair is the solver's override, else the game's, else the sweep's (both given: their
+    intersection); η is the solver's override (its list for this β when given per β), else the sweep's, else the
+    solver's default ``None``. A game with ``players`` runs only the solvers
     listed in its ``solvers`` (n-player games need solvers that take ``num_players``).
     """
     tasks = []
@@ -432,14 +461,13 @@ def expand(cfg: SweepConfig) -> list[Task]:
         names = g.solvers if g.solvers is not None else cfg.solvers
         for s in names:
             o = cfg.override(s)
-            etas = o.eta or cfg.eta or (None,)
             betas = o.beta if o.beta is not None else g.beta if g.beta is not None else cfg.beta
             if o.beta is not None and g.beta is not None:
                 betas = tuple(b for b in o.beta if b in g.beta)  # both restrict: the intersection
             iters = o.iters or cfg.iters
             every = o.every or cfg.every
-            for eta in etas:
-                for beta in betas:
+            for beta in betas:
+                for eta in o.etas(beta) or cfg.eta or (None,):
                     for fb in cfg.feedback:
                         for init in cfg.init:
                             for seed in cfg.seeds:

@@ -21,8 +21,9 @@ THRESHOLDS = (1e-3, 1e-6)
 
 
 def gap_metric(task: dict[str, Any]) -> str:
-    """The metric that measures convergence for this task's game."""
-    if task.get("players"):
+    """The metric that measures convergence for this task's game (the multiplayer gap when the solver played the
+    n-player game with one policy per player; otherwise the symmetric gap of its policy)."""
+    if task.get("players") and "multiplayer_duality_gap" in task.get("final", {}):
         return "multiplayer_duality_gap"
     return "reg_duality_gap" if task["beta"] > 0 else "duality_gap"
 

@@ -97,8 +97,10 @@ def run_sweep(
         skipped = sum(t.task_id in done for t in tasks)
         from tqdm import tqdm
 
+        tty = sys.stderr.isatty()
         bar = tqdm(total=len(tasks), initial=skipped, unit="task", file=sys.stderr, disable=not progress,
-                   desc=f"nashlab run {Path(out).name}", dynamic_ncols=True, smoothing=0.05)
+                   desc=f"nashlab run {Path(out).name}", dynamic_ncols=True, smoothing=0.05,
+                   mininterval=0.2 if tty else 10.0)  # a log file gets a line every 10 s, not every task
 
         def commit(b: list, records: list) -> None:
             by_id = {r["task_id"]: r for r in records}

@@ -33,79 +33,25 @@ METRICS = (
 # ----------------------------------------------------------------------------------------------------------- games
 
 
-def _parse_value(v: str):
-    for cast in (int, float):
-        try:
-            return cast(v)
-        except ValueError:
-            pass
-    return v
-
-
-def _parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"name:k=v,k=v"`` -> ``(name, {k: v})`` with ints and floats converted."""
-    name, _, rest = spec.partition(":")
-    params: dict[str, Any] = {}
-    for item in filter(None, (s.strip() for s in rest.split(","))):
-        k, eq, v = item.partition("=")
-        if not eq or not k:
-            raise ValueError(f"bad game spec {spec!r}: expected name:key=value,…; got item {item!r}")
-        params[k.strip()] = _parse_value(v.strip())
-    return name.strip(), params
-
-
-def _ref_policy(ref: str, n: int) -> np.ndarray | None:
-    """Reference policy from a spec: ``uniform``, or ``random:seed=S[,scale=σ]`` = ``softmax(σ·z)``, ``z ~ N(0, I)``.
-
-    ``random`` follows the EGPO simulations (π_ref logits drawn from N(0, 1)). Used only when ``nashlab.games.spec``
-    (the games part's parser) is not available.
-    """
-    name, params = _parse_spec(ref)
-    if name == "uniform" and not params:
-        return None
-    if name == "random":
-        unknown = set(params) - {"seed", "scale"}
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))} for ref 'random'; valid: seed, scale")
-        z = np.random.default_rng(int(params.get("seed", 0))).normal(size=n) * float(params.get("scale", 1.0))
-        p = np.exp(z - z.max())
-        return p / p.sum()
-    raise ValueError(f"unknown reference policy spec {ref!r}; use 'uniform' or 'random:seed=S[,scale=σ]'")
-
-
 def build_game(spec: str, ref: str, players: int | None, beta: float):
-    """A game object for ``solve``: ``PreferenceGame``, ``ContextualGame`` (spec ``contextual:…``) or
-    ``MultiplayerGame`` (``players`` given). ``ref = "game"`` keeps a contextual game's own reference policy.
+    """The game object ``solve`` takes, from a game spec (:func:`nashlab.games.spec.parse_game_spec`) and a reference
+    spec (:func:`nashlab.games.spec.parse_ref_spec`, plus ``"game"``: keep the game's own π_ref, e.g. a contextual
+    game's ``π_ref(·|x)``): a ``PreferenceGame``, a ``ContextualGame``, or a ``MultiplayerGame`` when ``players``.
     """
-    from nashlab.games import ContextualGame, MultiplayerGame, PreferenceGame, contextual_embedding
+    from nashlab.games import ContextualGame, MultiplayerGame, PreferenceGame
+    from nashlab.games.spec import parse_game_spec, parse_ref_spec
 
-    try:  # the games part's parser, when present, is the one source of truth for specs
-        from nashlab.games.spec import parse_game_spec, parse_ref_spec
-    except ImportError:
-        parse_game_spec = parse_ref_spec = None
-
-    name, params = _parse_spec(spec)
-    if name == "contextual":
-        game = contextual_embedding(**params)
-        if ref == "game":  # π_ref(·|x) = softmax(W x), the generator's own context-dependent reference
-            inner = game.game.with_beta(beta)
-        else:
-            pi_ref = parse_ref_spec(ref, game.game.n) if parse_ref_spec else _ref_policy(ref, game.game.n)
-            inner = PreferenceGame(game.game.P, pi_ref, beta, game.game.name)
-        return ContextualGame(inner, game.features)
-    if parse_game_spec is not None:
-        g = parse_game_spec(spec)
-        P = g.P if isinstance(g, PreferenceGame) else np.asarray(g)
-    else:
-        from nashlab.games import make_matrix
-
-        P = make_matrix(name, **params)
-    n = P.shape[-1]
-    pi_ref = parse_ref_spec(ref, n) if parse_ref_spec else _ref_policy(ref, n)
-    game = PreferenceGame(P, pi_ref, beta, name=spec)
+    g = parse_game_spec(spec)
+    inner = g.game if isinstance(g, ContextualGame) else g
+    pi_ref = inner.pi_ref if ref == "game" else parse_ref_spec(ref, inner.n)
+    inner = PreferenceGame(inner.P, pi_ref, beta, name=inner.name)
+    if isinstance(g, ContextualGame):
+        if players is not None:
+            raise ValueError("players applies to a matrix game, not to a contextual game")
+        return ContextualGame(inner, g.features)
     if players is not None:
-        return MultiplayerGame(game, num_players=int(players))
-    return game
+        return MultiplayerGame(inner, num_players=int(players))
+    return inner
 
 
 # --------------------------------------------------------------------------------------------------------- batches
@@ -117,14 +63,11 @@ def batch_key(t: Task) -> tuple | None:
         return None
     if t.spec.startswith("contextual"):
         return None
-    return (t.solver, t.eta, t.beta, t.init, t.iters, t.every, _game_size(t.spec))
+    return (t.solver, t.eta, t.beta, t.init, t.iters, t.every, _game_size(t.spec))  # same n: stackable
 
 
 def _game_size(spec: str) -> int:
-    _, params = _parse_spec(spec)
-    if "n" in params:
-        return int(params["n"])
-    return build_game(spec, "uniform", None, 0.0).n  # the generator's default size
+    return build_game(spec, "uniform", None, 0.0).n
 
 
 def make_batches(tasks: list[Task], *, batch: bool = True, max_batch: int = MAX_BATCH) -> list[list[Task]]:
@@ -210,6 +153,25 @@ def _hparams(res) -> dict[str, Any]:
     return out
 
 
+def _symmetric_multiplayer_gap(res, beta: float) -> None:
+    """Add the multiplayer gap of a two-player rule run on an n-player game (e.g. TD-MNPO), whose N players all play
+    the one policy π it holds: then ``r_i = Pπ`` for every player and
+
+        max_i [max_π' J_i(π', π_−i) − J_i(π, π_−i)] = V_β(π) − ½ + β KL(π‖π_ref) = DG_β(π) / 2
+
+    (``πᵀPπ = ½``; the identity is checked against ``games.multiplayer_duality_gap`` in the tests). Rules that hold one
+    policy per player (MNPO) report the gap themselves and are left alone.
+    """
+    if "multiplayer_duality_gap" in res.final:
+        return
+    base = "reg_duality_gap" if beta > 0 else "duality_gap"
+    for prefix in ("", "avg_"):
+        if prefix + base not in res.final:
+            continue
+        res.final[prefix + "multiplayer_duality_gap"] = np.asarray(res.final[prefix + base]) / 2.0
+        res.trace[prefix + "multiplayer_duality_gap"] = [np.asarray(v) / 2.0 for v in res.trace[prefix + base]]
+
+
 def run_batch(batch: list[Task]) -> list[dict[str, Any]]:
     """Run one batch and return one result record per task (in batch order).
 
@@ -240,6 +202,8 @@ def run_batch(batch: list[Task]) -> list[dict[str, Any]]:
         index = list(range(len(batch)))
     wall = (time.perf_counter() - t0) / len(batch)
 
+    if first.players is not None:
+        _symmetric_multiplayer_gap(res, first.beta)
     iteration = [int(i) for i in np.asarray(res.trace["iteration"]).reshape(-1)]
     queries_total = np.asarray(res.queries, dtype=np.float64)
     out = []

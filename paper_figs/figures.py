@@ -22,8 +22,9 @@ from matplotlib.lines import Line2D
 from .rates import contraction
 from .style import PANEL_H, PANEL_W, RC, feedback_style, solver_color
 
-#: Smallest value drawn on a log axis (gaps are clamped at 0 and reach ~1e-16 in float64).
-FLOOR = 1e-16
+#: Curves stop where their median first reaches this value: gaps and KLs are O(1) quantities computed in float64,
+#: so below ~1e-13 they are rounding noise (the EGPO paper likewise cuts its curves at a threshold).
+FLOOR = 1e-13
 
 
 class RunData:
@@ -115,7 +116,9 @@ def _band(data: RunData, tasks: list[dict], metric: str, x: str = "iteration"):
         xs = np.asarray(rows[0]["iteration"][:L], dtype=np.float64)
     with np.errstate(invalid="ignore"):
         q25, med, q75 = np.nanpercentile(vals, [25, 50, 75], axis=0)
-    return xs, med, q25, q75
+    hit = np.flatnonzero(med <= FLOOR)
+    end = int(hit[0]) + 1 if hit.size else L
+    return xs[:end], med[:end], q25[:end], q75[:end]
 
 
 def _grid(num: int, *, ncols: int = 3) -> tuple[Figure, list]:
@@ -174,9 +177,14 @@ def fig_gap_vs_iterations(data: RunData, beta: float, *, feedback: str | None = 
     return _gap_figure(data, beta, feedback=feedback, x="iteration")
 
 
-def fig_gap_vs_queries(data: RunData, beta: float) -> Figure:
-    """Duality gap against preference queries (log–log), every feedback model (solid exact, dashed sampled)."""
-    return _gap_figure(data, beta, feedback=None, x="queries")
+def fig_gap_vs_queries(data: RunData, beta: float, *, feedback: str = "sampled") -> Figure:
+    """Duality gap against the feedback actually consumed (log–log), one feedback model per figure.
+
+    The two models count in different units, so they never share an axis: with ``sampled`` feedback a query is one
+    Bernoulli comparison (``n·M`` per win-rate estimate); with ``exact`` feedback it is one exact win-rate vector
+    ``Pπ`` (so extragradient / mirror-prox rules pay two per iteration).
+    """
+    return _gap_figure(data, beta, feedback=feedback, x="queries")
 
 
 def _gap_figure(data: RunData, beta: float, *, feedback: str | None, x: str) -> Figure:
@@ -199,14 +207,20 @@ def _gap_figure(data: RunData, beta: float, *, feedback: str | None, x: str) -> 
                 fbs.add(fb.split(":")[0])
                 if s not in used:
                     used.append(s)
-        _style_axes(ax, title=game, xlabel="iteration t" if x == "iteration" else "preference queries",
-                    ylabel=_gap_label(beta), logx=(x == "queries"))
+        _style_axes(ax, title=game, xlabel=_xlabel(x, feedback), ylabel=_gap_label(beta), logx=(x == "queries"))
     extra = [(f"{k} feedback", {"ls": feedback_style(k)}) for k in sorted(fbs)] if len(fbs) > 1 else []
     _legend(fig, used, extra)
-    what = "iterations" if x == "iteration" else "preference queries"
-    fig.suptitle(f"Last-iterate duality gap vs {what}, β = {beta:g} (median, IQR over seeds)",
+    what = "iterations" if x == "iteration" else _xlabel(x, feedback)
+    fb = f", {feedback} feedback" if feedback else ""
+    fig.suptitle(f"Last-iterate duality gap vs {what}, β = {beta:g}{fb} (median, IQR over seeds)",
                  fontsize=RC["axes.titlesize"] + 0.5)
     return fig
+
+
+def _xlabel(x: str, feedback: str | None) -> str:
+    if x == "iteration":
+        return "iteration t"
+    return "win-rate queries (exact Pπ)" if feedback == "exact" else "preference queries (comparisons)"
 
 
 def fig_kl_rates(data: RunData, beta: float) -> Figure:
@@ -231,10 +245,10 @@ def fig_kl_rates(data: RunData, beta: float) -> Figure:
             color = solver_color(s)
             _plot_band(ax, band, color)
             label, q = contraction(s, _resolved_eta(members[0]), beta)
-            xs = band[0]
-            kl0 = band[1][0]
-            theory = np.maximum(kl0 * np.exp(xs * math.log(q)), FLOOR)
-            ax.plot(xs, theory, color=color, ls="--", lw=0.9, alpha=0.9)
+            xs = np.asarray(data.trace("kl_to_nash")[members[0]["task_id"]]["iteration"], dtype=np.float64)
+            theory = band[1][0] * np.exp(xs * math.log(q))  # KL_0 · q^t, drawn down to the floor
+            keep = theory >= FLOOR
+            ax.plot(xs[keep], theory[keep], color=color, ls="--", lw=0.9, alpha=0.9)
             used.append(s) if s not in used else None
         _style_axes(ax, title=game, xlabel="iteration t", ylabel=r"KL($\pi^*_\beta\,\|\,\pi_t$)")
     if not games:
@@ -312,7 +326,9 @@ def all_figures(data: RunData) -> dict[str, Figure]:
             figs[f"last_vs_average_{tag}"] = fig_last_vs_average(data, beta)
             if beta > 0:
                 figs[f"kl_rate_{tag}"] = fig_kl_rates(data, beta)
-        figs[f"gap_vs_queries_{tag}"] = fig_gap_vs_queries(data, beta)
+        for fb in ("exact", "sampled"):
+            if any(t["feedback"].startswith(fb) for t in data.tasks if t["beta"] == beta and not t["players"]):
+                figs[f"gap_vs_queries_{fb}_{tag}"] = fig_gap_vs_queries(data, beta, feedback=fb)
     if data.games(multiplayer=True):
         figs["multiplayer_gap"] = fig_multiplayer_gap(data)
     return figs

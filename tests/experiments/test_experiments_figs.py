@@ -19,7 +19,6 @@ from nashlab.paper_figs import (
     fig_last_vs_average,
     fig_multiplayer_gap,
     solver_color,
-    write_figures,
 )
 from nashlab.paper_figs.rates import contraction
 
@@ -40,22 +39,11 @@ def _visible_axes(fig):
     return [ax for ax in fig.axes if ax.get_visible()]
 
 
-def test_write_figures_writes_every_figure_as_png_and_pdf(run_dir):
-    paths = write_figures(run_dir)
-    names = {p.stem for p in paths}
-    assert names == {"gap_vs_iterations_beta0", "gap_vs_iterations_beta0.1", "gap_vs_queries_beta0",
-                     "gap_vs_queries_beta0.1", "last_vs_average_beta0", "last_vs_average_beta0.1", "kl_rate_beta0.1",
-                     "multiplayer_gap"}
-    for p in paths:
-        assert p.parent == Path(run_dir) / "figs" and p.suffix in (".png", ".pdf")
-        assert p.stat().st_size > 5000, p
-    assert {p.suffix for p in paths} == {".png", ".pdf"} and len(paths) == 2 * len(names)
-
-
 @pytest.mark.parametrize("make, xlabel, ylabel, logx", [
     (lambda d: fig_gap_vs_iterations(d, 0.1), "iteration t", "DG", False),
     (lambda d: fig_gap_vs_iterations(d, 0.0), "iteration t", "DG$_0$", False),
-    (lambda d: fig_gap_vs_queries(d, 0.1), "preference queries", "DG", True),
+    (lambda d: fig_gap_vs_queries(d, 0.1), "preference queries (comparisons)", "DG", True),
+    (lambda d: fig_gap_vs_queries(d, 0.1, feedback="exact"), "win-rate queries (exact Pπ)", "DG", True),
     (lambda d: fig_kl_rates(d, 0.1), "iteration t", "KL", False),
     (lambda d: fig_last_vs_average(d, 0.1), "iteration t", "DG", False),
     (lambda d: fig_multiplayer_gap(d), "iteration t", "multiplayer duality gap", False),
@@ -107,17 +95,24 @@ def test_theory_line_is_kl0_times_the_contraction(run_dir):
     measured, theory = (ln for ln in red if ln.get_linestyle() == "-"), [ln for ln in red if ln.get_linestyle() == "--"]
     m = next(measured)
     (th,) = theory
-    x, y = th.get_data()
+    x, y = (np.asarray(v, dtype=float) for v in th.get_data())
     _, q = contraction("egpo", 0.5, 0.1)
     assert q == pytest.approx(0.95)
     np.testing.assert_allclose(y, m.get_ydata()[0] * q ** np.asarray(x), rtol=1e-12)
 
 
-def test_figs_command_writes_into_dir_figs(run_dir, capsys):
+def test_figs_command_writes_every_figure_as_png_and_pdf(run_dir, capsys):
+    import json
+
     from nashlab.experiments.cli import main
 
     assert main(["figs", str(run_dir), "--json"]) == 0
-    import json
-
-    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert all(Path(p).exists() for p in out["figures"])
+    paths = [Path(p) for p in json.loads(capsys.readouterr().out.strip().splitlines()[-1])["figures"]]
+    names = {p.stem for p in paths}
+    assert names == {"gap_vs_iterations_beta0", "gap_vs_iterations_beta0.1", "gap_vs_queries_exact_beta0",
+                     "gap_vs_queries_sampled_beta0", "gap_vs_queries_exact_beta0.1", "gap_vs_queries_sampled_beta0.1",
+                     "last_vs_average_beta0", "last_vs_average_beta0.1", "kl_rate_beta0.1", "multiplayer_gap"}
+    for p in paths:
+        assert p.parent == Path(run_dir) / "figs" and p.suffix in (".png", ".pdf")
+        assert p.stat().st_size > 5000, p
+    assert {p.suffix for p in paths} == {".png", ".pdf"} and len(paths) == 2 * len(names)

@@ -4,12 +4,8 @@ their run directory; the report lists every task. Uses the deterministic fake ta
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -91,50 +87,6 @@ def test_store_write_is_one_transaction(tmp_path):
         with pytest.raises(Exception):
             store.write((i, t.params(), r) for i, (t, r) in enumerate(zip(batch, recs)))
         assert store.done() == set()
-
-
-_KILL_SCRIPT = """
-import sys
-sys.path.insert(0, {here!r})
-from fake_tasks import fake_run_batch
-from nashlab.experiments.config import load_config
-from nashlab.experiments.runner import run_sweep
-cfg = load_config({cfg!r}, registry={reg!r}, check_hparams=False)
-run_sweep(cfg, {out!r}, task_fn=fake_run_batch, workers=2, progress=False, batch=False)
-"""
-
-
-def test_sigkill_mid_run_then_rerun_equals_uninterrupted(tmp_path):
-    """A sweep in a subprocess (2 spawned workers) is SIGKILLed once some tasks are stored; the rerun completes it."""
-    cfg = tiny()
-    full, killed = tmp_path / "full", tmp_path / "killed"
-    run_sweep(cfg, full, task_fn=fake_run_batch, progress=False, batch=False)
-    script = _KILL_SCRIPT.format(here=str(HERE), cfg=str(HERE / "tiny.toml"), reg=REG, out=str(killed))
-    env = {**os.environ, "NASHLAB_FAKE_DELAY": "0.1"}
-    proc = subprocess.Popen([sys.executable, "-c", script], env=env, start_new_session=True)
-    db = killed / "results.sqlite"
-    deadline = time.time() + 60
-    stored = 0
-    try:
-        while time.time() < deadline:
-            if db.exists():
-                try:
-                    con = sqlite3.connect(db)
-                    stored = con.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
-                    con.close()
-                except sqlite3.OperationalError:
-                    stored = 0
-                if stored >= 4:
-                    break
-            time.sleep(0.02)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the run and its workers, at once (start_new_session: own group)
-        proc.wait()
-    total = len(expand(cfg))
-    assert 4 <= stored < total, f"kill came too late or too early: {stored}/{total} stored"
-    s = run_sweep(cfg, killed, task_fn=fake_run_batch, progress=False, batch=False)
-    assert s["skipped"] >= stored and s["skipped"] + s["ran"] == total
-    assert snapshot(killed) == snapshot(full)
 
 
 def test_report_json_lists_every_task(tmp_path, capsys):
