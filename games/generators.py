@@ -47,9 +47,14 @@ def cyclic(n: int = 3, margin: float = 1.0) -> np.ndarray:
 
     Action ``i`` beats ``i+1, …, i+⌊(n−1)/2⌋`` (mod n) with probability ``½ + margin/2``; for even n the opposite
     action ``i + n/2`` ties at ½. Every action beats exactly as many as it loses to, so ``P·u = ½`` for the uniform
-    ``u``: uniform is a Nash equilibrium, the unique one for odd n (the circulant skew part then has a one-dimensional
-    kernel); for even n the alternating direction ``(1, −1, 1, …)`` is also in the kernel and the equilibria form a
-    segment. ``n = 3, margin = 1`` is rock-paper-scissors.
+    ``u``: uniform is a Nash equilibrium. Since ``1ᵀA = 0`` for ``A = P − ½``, the equilibria ``{π ∈ Δ : Aπ ≤ 0}`` are
+    exactly ``{π ∈ Δ : Aπ = 0}``, the simplex cut by the kernel of the circulant ``A``. For odd n that kernel is
+    spanned by ``1`` (eigenvalues ``i·margin·Σ_{k≤(n−1)/2} sin(2πjk/n) ≠ 0`` for ``j ≠ 0``): uniform is the unique
+    equilibrium. For even n the kernel holds every ``n/2``-periodic vector (``v_i = v_{i+n/2}``: each action weighted
+    like its opposite) and, when ``n ≡ 2 (mod 4)``, also the alternating vector ``(1, −1, 1, …)``; the equilibria are
+    the distributions in that kernel, a polytope through uniform of dimension ``n/2 − 1`` (``n ≡ 0 mod 4``) or
+    ``n/2`` (``n ≡ 2 mod 4``). For n = 4 it is the segment ``u + t(1, −1, 1, −1)/4``, ``|t| ≤ 1``.
+    ``n = 3, margin = 1`` is rock-paper-scissors. (Checked in ``tests/games/test_generators.py``.)
 
     Args:
         n: number of actions (≥ 1).
