@@ -52,13 +52,14 @@ def word_tokenizer(words: Sequence[str]):
 
 def tiny_causal_lm(vocab_size: int, *, family: str = "llama", hidden: int = 64, layers: int = 2, heads: int = 4,
                    max_positions: int = 64, seed: int = 0, pad_token_id: int = 0, bos_token_id: int = 1,
-                   eos_token_id: int = 2):
+                   eos_token_id: int = 2, intermediate: int | None = None):
     """A randomly initialised causal LM of a given family, built from its config (no weights downloaded).
 
     Args:
         vocab_size: ``V``.
         family: ``"llama"``, ``"qwen2"`` or ``"gpt2"``.
         hidden, layers, heads: width, depth and attention heads (``hidden % heads == 0``).
+        intermediate: MLP width (default ``2 * hidden``; GPT-2 uses ``4 * hidden``).
         max_positions: context length.
         seed: ``torch.manual_seed`` used for the initialisation (the global RNG is restored afterwards).
 
@@ -70,15 +71,16 @@ def tiny_causal_lm(vocab_size: int, *, family: str = "llama", hidden: int = 64, 
 
     if hidden % heads:
         raise ValueError(f"hidden must be divisible by heads; got hidden={hidden}, heads={heads}")
+    inter = int(intermediate) if intermediate else 2 * hidden
     common = dict(vocab_size=vocab_size, pad_token_id=pad_token_id, bos_token_id=bos_token_id,
                   eos_token_id=eos_token_id, tie_word_embeddings=False)
     if family == "llama":
-        cfg = LlamaConfig(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+        cfg = LlamaConfig(hidden_size=hidden, intermediate_size=inter, num_hidden_layers=layers,
                           num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=max_positions,
                           **common)
         cls = LlamaForCausalLM
     elif family == "qwen2":
-        cfg = Qwen2Config(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+        cfg = Qwen2Config(hidden_size=hidden, intermediate_size=inter, num_hidden_layers=layers,
                           num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=max_positions,
                           **common)
         cls = Qwen2ForCausalLM
