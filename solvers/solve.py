@@ -216,7 +216,9 @@ def solve(game, solver: str, eta: float | None = None, beta: float | None = None
         driver = MLPDriver(rule, torch.as_tensor(features, dtype=dtype, device=dev), log_pi_ref, n, seed=seed,
                            log_pi0=log_pi0, **(mlp_options or {}))
         state = driver.state
-        step = driver.step
+
+        def step(s: SolverState) -> SolverState:
+            return driver.step(s, fb)
     else:
         state = rule.init(log_pi_ref, log_pi0)
 
