@@ -301,6 +301,20 @@ class OnlineTrainer:
                                seed=derive_seed(self.config.seed, self.iteration, r.context, 200 + phase))
         return o.double().reshape(K, M).mean(1)
 
+    def _share(self, rollouts: dict[int, _Rollout]) -> dict[int, _Rollout]:
+        """Every process's rollouts to every process (``gather_object``), so any process can take any prompt of a
+        minibatch; a no-op on one process."""
+        if self.world == 1:
+            return rollouts
+        from accelerate.utils import gather_object
+
+        mine = []
+        for r in rollouts.values():
+            r.anchors = {k: v.cpu() for k, v in r.anchors.items()}
+            r.win_rate = r.win_rate.cpu()
+            mine.append(r)
+        return {r.context: r for r in gather_object(mine)}
+
     def _win_rates(self, r: _Rollout, opponent: str, phase: int) -> torch.Tensor:
         """``[K]`` estimates of ``(Pπ_opp)(y_i)`` for the rule's opponent.
 
@@ -404,6 +418,7 @@ class OnlineTrainer:
         phases, opponent = self.loss.phases, self.loss.opponent
         for r in rollouts.values():
             r.win_rate = self._win_rates(r, opponent, phase=0)
+        rollouts = self._share(rollouts)
         # 4) optimise
         if self.histories:
             pre = {k: v.detach().to("cpu", copy=True) for k, v in self.unwrapped.state_dict().items()}
@@ -411,8 +426,9 @@ class OnlineTrainer:
             backup = ({k: v.detach().clone() for k, v in self.unwrapped.state_dict().items()},
                       copy.deepcopy(self.optimizer.state_dict()))
             self._fit(rollouts, all_prompts[:n_steps_prompts], phase=0)  # half step: θ_t → θ_½ (opponent π_t)
-            for r in rollouts.values():  # opponents y'' ~ π_½
-                r.win_rate = self._win_rates(r, "half", phase=1)
+            for ctx in mine:  # opponents y'' ~ π_½
+                rollouts[ctx].win_rate = self._win_rates(rollouts[ctx], "half", phase=1)
+            rollouts = self._share({ctx: rollouts[ctx] for ctx in mine})
             self.unwrapped.load_state_dict(backup[0])  # restore θ_t and the optimizer state
             self.optimizer.load_state_dict(backup[1])
             loss = self._fit(rollouts, all_prompts[:n_steps_prompts], phase=1)  # full step θ_t → θ_{t+1}
@@ -422,7 +438,7 @@ class OnlineTrainer:
             self.history_states = ([pre] + self.history_states)[:self.histories]
         self.iteration += 1
         # 5) metrics
-        kl_terms = [(r.anchors["t"] - r.anchors["ref"]).mean() for r in rollouts.values()]
+        kl_terms = [(rollouts[ctx].anchors["t"] - rollouts[ctx].anchors["ref"]).mean() for ctx in mine]
         metrics = {"iteration": self.iteration, "loss": loss,
                    "kl_to_ref": float(self._gather_mean(kl_terms)),
                    # generation throughput of this process (all processes decode the same amount)

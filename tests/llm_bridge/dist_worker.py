@@ -1,0 +1,21 @@
+"""Run by ``torch.distributed.run`` (2 CPU processes, gloo) from test_trainer.py: train the tiny run and save the
+final weights and metrics from rank 0. Usage: dist_worker.py OUT.pt SOLVER"""
+
+import sys
+
+import torch
+
+torch.set_num_threads(1)
+
+from accelerate import Accelerator  # noqa: E402
+
+from helpers import state, tiny_run  # noqa: E402
+
+if __name__ == "__main__":
+    acc = Accelerator(cpu=True)
+    assert acc.num_processes == 2, acc.num_processes
+    trainer = tiny_run(sys.argv[2], accelerator=acc, iterations=2)
+    history = trainer.train()
+    if acc.is_main_process:
+        torch.save({"state": state(trainer), "history": history}, sys.argv[1])
+    acc.wait_for_everyone()
