@@ -32,17 +32,23 @@ class SolverState(NamedTuple):
 
     Attributes:
         log_pi: ``[..., n]`` log of the last iterate π_t (``[..., N, n]`` for n-player rules).
-        log_pi_avg: same shape, log of the running average iterate ``(1/(t+1)) Σ_{s=0}^{t} π_s``.
+        log_pi_sum: same shape, ``log Σ_{s=0}^{t} π_s`` (the running sum in log space: one ``logaddexp`` per step).
         t: number of steps taken.
         log_pi_ref: ``[..., n]`` log π_ref (broadcast to ``log_pi``'s batch shape).
         memory: rule-specific tensors (OMWU: ``(g_{t−1},)``; TD-MNPO: past iterates), ``()`` otherwise.
+        log_pi_avg: (property) log of the average iterate ``π̄_t = (1/(t+1)) Σ_{s=0}^{t} π_s``.
     """
 
     log_pi: Tensor
-    log_pi_avg: Tensor
+    log_pi_sum: Tensor
     t: int
     log_pi_ref: Tensor
     memory: tuple = ()
+
+    @property
+    def log_pi_avg(self) -> Tensor:
+        """``log π̄_t = log Σ_{s≤t} π_s − log(t+1)``, ``[..., n]`` (normalised)."""
+        return self.log_pi_sum - math.log(self.t + 1)
 
 
 class Solver(NamedTuple):
@@ -65,7 +71,7 @@ class Solver(NamedTuple):
 
 def tabular_prox(log_anchor: Tensor, c: float, g: Tensor) -> Tensor:
     """Closed-form mirror step on free tabular logits: ``log π' = log_softmax(log_anchor + c·g)`` (last axis)."""
-    return torch.log_softmax(log_anchor + c * g, dim=-1)
+    return torch.log_softmax(torch.add(log_anchor, g, alpha=c), dim=-1)
 
 
 def combine(terms: Sequence[tuple[float, Tensor]]) -> Tensor:
@@ -81,11 +87,9 @@ def combine(terms: Sequence[tuple[float, Tensor]]) -> Tensor:
     return out
 
 
-def update_average(log_pi_avg: Tensor, log_pi_next: Tensor, t: int) -> Tensor:
-    """Running average in log space: ``π̄_{t+1} = ((t+1) π̄_t + π_{t+1}) / (t+2)``, as ``log π̄_{t+1}``."""
-    a = math.log((t + 1) / (t + 2))
-    b = -math.log(t + 2)
-    return torch.logaddexp(log_pi_avg + a, log_pi_next + b)
+def update_sum(log_pi_sum: Tensor, log_pi_next: Tensor) -> Tensor:
+    """Running sum in log space: ``log(Σ_{s≤t} π_s + π_{t+1})`` (the average is this minus ``log(t+2)``)."""
+    return torch.logaddexp(log_pi_sum, log_pi_next)
 
 
 def normalise(log_pi: Tensor) -> Tensor:
@@ -94,10 +98,8 @@ def normalise(log_pi: Tensor) -> Tensor:
 
 
 def as_log_policy(x, name: str, *, like: Tensor | None = None) -> Tensor:
-    """Check and convert a log-policy argument: a floating tensor ``[..., n]`` with no NaN and no +inf.
-
-    ``-inf`` entries (zero probability) are allowed; the result is re-normalised with ``log_softmax``.
-    """
+    """Check and convert a log-policy argument: a floating tensor ``[..., n]`` of finite entries (full support: the
+    rules keep the support of π_ref, INPO's policy class), re-normalised with ``log_softmax``."""
     if not isinstance(x, torch.Tensor):
         x = torch.as_tensor(x, dtype=torch.float64 if like is None else like.dtype,
                             device=None if like is None else like.device)
@@ -105,10 +107,8 @@ def as_log_policy(x, name: str, *, like: Tensor | None = None) -> Tensor:
         raise ValueError(f"{name} must be a floating-point tensor; got dtype {x.dtype}")
     if x.ndim < 1 or x.shape[-1] < 1:
         raise ValueError(f"{name} must have shape [..., n] with n ≥ 1; got {tuple(x.shape)}")
-    if torch.isnan(x).any() or torch.isposinf(x).any():
-        raise ValueError(f"{name} must be finite log-probabilities (NaN or +inf found)")
-    if torch.isneginf(x).all(-1).any():
-        raise ValueError(f"{name} puts zero mass on every action of some row")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} must be finite log-probabilities (full support); found NaN or ±inf")
     return normalise(x)
 
 
@@ -177,14 +177,14 @@ def init_state(log_pi_ref, log_pi0=None, *, memory: tuple = (), player_axis: boo
         n = ref.shape[-1]
         log_pi = log_pi.expand(*batch, n)
         ref = ref.expand(*batch, n)
-    return SolverState(log_pi=log_pi, log_pi_avg=log_pi, t=0, log_pi_ref=ref, memory=memory)
+    return SolverState(log_pi=log_pi, log_pi_sum=log_pi, t=0, log_pi_ref=ref, memory=memory)
 
 
 def advance(state: SolverState, log_pi_next: Tensor, memory: tuple | None = None) -> SolverState:
     """New state after one step: last iterate, running average, ``t + 1``; memory replaced if given."""
     return SolverState(
         log_pi=log_pi_next,
-        log_pi_avg=update_average(state.log_pi_avg, log_pi_next, state.t),
+        log_pi_sum=update_sum(state.log_pi_sum, log_pi_next),
         t=state.t + 1,
         log_pi_ref=state.log_pi_ref,
         memory=state.memory if memory is None else memory,

@@ -34,6 +34,8 @@ True
 
 from __future__ import annotations
 
+import torch
+
 from .core import Solver, SolverState, Tensor, advance, check_nonnegative, check_positive, init_state, mirror_loss
 from .core import tabular_prox
 
@@ -51,7 +53,7 @@ def omd_anchor(log_pi: Tensor, log_pi_ref: Tensor, eta: float, beta: float) -> T
     eb = eta * beta
     if eb == 0.0:
         return log_pi
-    return (1.0 - eb) * log_pi + eb * log_pi_ref
+    return torch.lerp(log_pi, log_pi_ref, eb)  # one fused kernel: ℓ + ηβ(ℓ_ref − ℓ)
 
 
 def egpo_step(log_pi: Tensor, log_pi_ref: Tensor, feedback, eta: float, beta: float, prox=tabular_prox):
