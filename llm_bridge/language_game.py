@@ -12,17 +12,18 @@ real actions, ``P⁺[a, other] = 1``, ``P⁺[other, a] = 0`` and ``P⁺[other, o
 equilibria put no mass on ``other``; the maximal lottery of ``P⁺`` is that of ``P`` padded with 0.
 
 **Exact action distribution.** The event "the first word is spelling ``s``" is, for a token path ``t_1..t_m`` of ``s``,
-the path followed by a *boundary* token (one whose text does not start with an ASCII letter, or a special token such
-as EOS, which ends the response):
+the path followed by a *boundary* token (one whose text does not start with an ASCII letter, or EOS, which ends the
+response):
 
     ``π(s | x) = Σ_{paths t of s} Π_k π(t_k | x, t_<k) · Σ_{b ∈ boundary} π(b | x, t)``.
 
-Distinct paths followed by a boundary are disjoint events, so the sum is exact for the listed paths. The listed paths
-of an action are the tokenizations of each spelling in four cases (``rock``, ``Rock``, ``ROCK``, as given) with and
-without a leading space; other token paths of the same text (non-canonical splits such as ``ro|ck``) are counted in
-``other`` (their mass is negligible for trained BPE models; the test on SmolLM2 compares with sampled frequencies).
-The boundary set is computed once per tokenizer from ``decode([ref, t])``, which assumes a token's text does not
-depend on its left neighbour (true for byte-level BPE and for :func:`~nashlab.llm_bridge.tokenizer.word_tokenizer`).
+Distinct paths followed by a boundary are disjoint events, so the sum is exact over the listed texts. The listed
+texts of an action are each spelling in four cases (``rock``, ``Rock``, ``ROCK``, as given) with no or one leading
+space, and *every* token path of each text is found by search (canonical and non-canonical splits alike). Other
+texts that parse to the action (mixed case ``rOcK``, two leading spaces) are counted in ``other``. Token texts and
+the boundary set are computed once per tokenizer from ``decode([ref, t])`` (:func:`token_surfaces`), which assumes a
+token's text does not depend on its left neighbour (true for byte-level BPE, Metaspace BPE and
+:func:`~nashlab.llm_bridge.tokenizer.word_tokenizer`).
 With a word-level tokenizer every token is a whole word, so the sum reduces to a softmax over the first token.
 Where the parser does not allow this (``exact=False``), :func:`sampled_action_distribution` estimates ``π`` from
 samples with Wilson confidence intervals.
@@ -142,25 +143,42 @@ class LanguageGame:
 
     # ------------------------------------------------------------------ exact action distribution
 
-    def token_paths(self, tokenizer) -> list[tuple[int, tuple[int, ...]]]:
-        """``(action, token ids)`` for every listed path: each spelling in its given, lower, Capitalised and UPPER
-        case, tokenized with and without a leading space (no special tokens); duplicates removed."""
+    def token_paths(self, tokenizer, max_paths_per_text: int = 4096) -> list[tuple[int, tuple[int, ...]]]:
+        """``(action, token ids)`` for every token sequence whose text is a listed spelling — each spelling in its
+        given, lower, Capitalised and UPPER case, with no or one leading space — found by a depth-first search over
+        the tokens' texts (:func:`token_surfaces`), so non-canonical splits (``ro|ck``) are included.
+
+        Raises:
+            ValueError: if a text has more than ``max_paths_per_text`` token paths.
+        """
+        surf = token_surfaces(tokenizer)
+        by_first: dict[str, list[int]] = {}
+        for t, text in enumerate(surf):
+            if text and t != tokenizer.eos_token_id:
+                by_first.setdefault(text[0], []).append(t)
         out, seen = [], set()
         for a, spellings in enumerate(self.actions):
             variants = []
-            for s in spellings:
-                variants += [s, s.lower(), s.capitalize(), s.upper()]
+            for sp in spellings:
+                variants += [sp, sp.lower(), sp.capitalize(), sp.upper()]
             for v in dict.fromkeys(variants):
                 for text in (v, " " + v):
-                    ids = tuple(tokenizer(text, add_special_tokens=False)["input_ids"])
-                    unk = tokenizer.unk_token_id
-                    if not ids or (unk is not None and unk in ids) or ids in seen:
-                        continue
-                    # A path must decode back to text whose first word is this action (else it is not a path of it).
-                    if self.parse(tokenizer.decode(list(ids), skip_special_tokens=True)) != a:
-                        continue
-                    seen.add(ids)
-                    out.append((a, ids))
+                    found: list[tuple[int, ...]] = []
+                    stack = [(text, ())]
+                    while stack:
+                        rest, prefix = stack.pop()
+                        if not rest:
+                            found.append(prefix)
+                            if len(found) > max_paths_per_text:
+                                raise ValueError(f"more than {max_paths_per_text} token paths spell {text!r}")
+                            continue
+                        for t in by_first.get(rest[0], ()):
+                            if rest.startswith(surf[t]):
+                                stack.append((rest[len(surf[t]):], prefix + (t,)))
+                    for ids in found:
+                        if ids not in seen:
+                            seen.add(ids)
+                            out.append((a, ids))
         return out
 
     def exact_action_distribution(self, policy, model=None, *, batch_size: int = 64) -> torch.Tensor:
@@ -237,33 +255,35 @@ def _vocab_size(model) -> int:
     return int(model.get_output_embeddings().weight.shape[0])
 
 
-_BOUNDARY_CACHE: dict = {}
+_SURFACE_CACHE: dict = {}
+
+
+def token_surfaces(tokenizer) -> list[str]:
+    """The text each token adds when decoded after a letter token (special tokens decoded as text, as
+    :meth:`SequencePolicy.decode` does): ``decode([ref, t])[len(decode([ref])):]``. Assumes a token's text does not
+    depend on its left neighbour beyond that (true for byte-level BPE, Metaspace BPE and word-level tokenizers)."""
+    key = id(tokenizer)
+    if key not in _SURFACE_CACHE:
+        ref_ids = tokenizer("a", add_special_tokens=False)["input_ids"]
+        ref_text = tokenizer.decode(ref_ids)
+        texts = tokenizer.batch_decode([ref_ids + [t] for t in range(len(tokenizer))], skip_special_tokens=False)
+        _SURFACE_CACHE[key] = [tx[len(ref_text):] if tx.startswith(ref_text) else tx for tx in texts]
+    return _SURFACE_CACHE[key]
 
 
 def boundary_token_mask(tokenizer, model_vocab: int | None = None) -> torch.Tensor:
-    """``[V]`` bool: True for tokens that end a first word — EOS (it ends the response) and every token whose text,
-    decoded after a letter token (special tokens decoded as text, as :meth:`SequencePolicy.decode` does), does not
-    start with an ASCII letter.
+    """``[V]`` bool: True for tokens that end a first word — EOS (it ends the response) and every token whose text
+    (:func:`token_surfaces`) does not start with an ASCII letter.
 
     ``V`` is ``model_vocab`` when given (ids beyond the tokenizer, e.g. padding rows of the embedding, count as
     boundaries: they decode to nothing).
     """
-    key = (id(tokenizer), model_vocab)
-    if key in _BOUNDARY_CACHE:
-        return _BOUNDARY_CACHE[key]
-    n_tok = len(tokenizer)
-    V = max(n_tok, model_vocab or 0)
-    eos = tokenizer.eos_token_id
-    ref_ids = tokenizer("a", add_special_tokens=False)["input_ids"]
-    ref_text = tokenizer.decode(ref_ids)
-    texts = tokenizer.batch_decode([ref_ids + [t] for t in range(n_tok)], skip_special_tokens=False)
+    surf = token_surfaces(tokenizer)
+    V = max(len(surf), model_vocab or 0)
     mask = torch.ones(V, dtype=torch.bool)
-    for t, text in enumerate(texts):
-        if t == eos:
-            continue
-        suffix = text[len(ref_text):] if text.startswith(ref_text) else text
-        mask[t] = not (suffix[:1].isascii() and suffix[:1].isalpha())
-    _BOUNDARY_CACHE[key] = mask
+    for t, text in enumerate(surf):
+        if t != tokenizer.eos_token_id:
+            mask[t] = not (text[:1].isascii() and text[:1].isalpha())
     return mask
 
 
@@ -280,7 +300,7 @@ def wilson_interval(counts: np.ndarray, total: int, z: float = 1.96) -> tuple[np
 
 
 def sampled_action_distribution(policy, game: LanguageGame, num_samples: int, *, max_new_tokens: int = 4,
-                                seed: int = 0, z: float = 1.96, model=None):
+                                seed: int = 0, z: float = 1.96, model=None, path: str = "auto"):
     """Estimate ``π(a|x_c)`` by sampling ``num_samples`` responses per context (temperature 1) and parsing them.
 
     Returns:
@@ -291,7 +311,7 @@ def sampled_action_distribution(policy, game: LanguageGame, num_samples: int, *,
     C, n = game.num_contexts, game.n
     prompt_ids = [policy.encode_prompt(p) for p in game.prompts]
     responses = sample_responses(policy, prompt_ids, num_samples, max_new_tokens=max_new_tokens, temperature=1.0,
-                                 top_p=1.0, seed=seed, model=model)
+                                 top_p=1.0, seed=seed, model=model, path=path)
     counts = np.zeros((C, n + 1))
     for c in range(C):
         for r in responses[c]:
