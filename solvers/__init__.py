@@ -2,7 +2,7 @@
 
     from nashlab.solvers import SOLVERS, make_solver, exact_feedback, sampled_feedback, solve, get_loss
 
-A solver is ``Solver(init, step)`` over an immutable :class:`SolverState` (``log_pi``, ``log_pi_avg``, ``t``);
+A solver is ``Solver(init, step)`` over an immutable :class:`SolverState` (``log_pi``, ``log_pi_avg``, ``t``, …);
 ``step(state, feedback)`` takes a callable ``pi -> Pπ``. One module per rule (``mwu``, ``sppo``, ``inpo``,
 ``nash_md``, ``egpo``, ``nash_mp``, ``omwu``, ``mmd``, ``mnpo``, ``td_mnpo``), each with its closed form, factory and
 loss; the shared mirror-descent core is :mod:`.core`; metrics come from :mod:`nashlab.games`, never from a solver.

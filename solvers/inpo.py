@@ -9,10 +9,11 @@ Paper translation (INPO Eq. 5: ``π_{t+1} ∝ exp(P(y≻π_t)/η_I) π_ref^{τ/�
 * Step-size condition: ``0 < ηβ ≤ 1`` (the paper's ``τ < η_I``; at ``ηβ = 1`` the anchor is π_ref alone).
 * Claims:
   - π*_β is a fixed point — ``tests/solvers/test_solvers_faithful.py::test_fixed_point``;
-  - the paper's Thm. 4: ``KL(π*‖π_{t+1}) ≤ (1 − ηβ) KL(π*‖π_t) + 8C²η²`` (a floor for constant η); derived here: the
-    linearisation at π*_β has eigenvalues ``1 − ηβ + iηλ`` with ``λ`` real, ``|λ| ≤ 1`` (``λ`` an eigenvalue of
-    ``(P − ½)(diag π − ππᵀ)``, an ℓ_∞ contraction bound), so for small η (``η < 2β/(1 + β²)``) the last iterate
-    converges linearly to π*_β, with no floor under exact feedback —
+  - the paper's Thm. 4: ``KL(π*‖π_{t+1}) ≤ (1 − ηβ) KL(π*‖π_t) + 8C²η²`` (a floor for constant η, C a bound on
+    ``|log π/π_ref|``); derived here for exact feedback: the linearisation at π*_β has eigenvalues
+    ``1 − ηβ + iηλ`` with λ real, ``|λ| ≤ 1`` (eigenvalues of ``(P − ½)(diag π − ππᵀ)``, an ℓ_∞ bound), so the last
+    iterate converges linearly to π*_β, without a floor, for ``η < 2β/(1 + β²)``; at ``η = β/2`` the modulus² is
+    ``≤ 1 − β²/2`` and we check ``KL(π*_β‖π_t) ≤ (1 − β²/2)^t KL(π*_β‖π_0)`` down to 1e-6, β ∈ [0.1, 1] —
     ``tests/solvers/test_solvers_rates.py::test_inpo_mmd_converge_small_eta``.
 * Defaults: ``η = 0.1``, ``β = 0.1``.
 

@@ -10,8 +10,10 @@ Symbols: ``ℓ = log π_t`` (``log_pi``), ``Pπ_t`` (``g``), ``Pπ_{t−1}`` (``
 * Claims (original game):
   - average iterate: ``DG_0(π̄_T) ≤ 4√D/T`` (ONPO Thm. 2, η = min{½, √D}) — not tested separately;
   - last iterate: when the NE has full support, ``KL(π*‖π_t)`` and ``DG_0(π_t)`` converge to 0, linearly after a
-    burn-in (ONPO Thm. 3 for a unique NE; Chen et al. without uniqueness) —
-    ``tests/solvers/test_solvers_rates.py::test_omwu_last_iterate_full_support``.
+    burn-in (ONPO Thm. 3 for a unique NE; Chen et al. without uniqueness), with instance-dependent constants (on
+    cyclic n = 5 at η = 1/8 the KL shrinks only ~3× per 15,000 steps). Checked: at η = 1/8 the KL decreases over the
+    checkpoints T/4 → T/2 → T (T = 8,000) on cyclic and full-support random games while MWU's grows on the same game
+    — ``tests/solvers/test_solvers_rates.py::test_omwu_last_iterate_full_support``.
 * Default: ``η = 0.1``.
 
 >>> from nashlab.solvers import make_solver
