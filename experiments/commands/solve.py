@@ -34,6 +34,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--init", default="ref", help="starting policy: ref, uniform or random:seed=S")
     p.add_argument("--every", type=int, default=10, help="record metrics every K iterations (default 10)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: 1 for small CPU games)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
     p.set_defaults(func=run)
 
@@ -61,7 +62,7 @@ def run(args) -> int:
         game = ContextualGame(base, game.features) if isinstance(game, ContextualGame) else base
     res = solve(game, args.solver, eta=args.eta, beta=args.beta, iters=args.iters, every=args.every,
                 feedback=args.feedback, seed=args.seed, init=args.init, policy=args.policy,
-                num_players=args.players, device=args.device, progress=sys.stderr.isatty() and not args.json)
+                num_players=args.players, device=args.device, threads=args.threads, progress=sys.stderr.isatty() and not args.json)
     out = res.to_json()
     out["game"] = getattr(game, "name", None) or getattr(getattr(game, "game", None), "name", None)
     if args.json:
