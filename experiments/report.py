@@ -129,8 +129,18 @@ def build_report(directory) -> dict[str, Any]:
         tasks = collect(store)
     return {
         "out": str(directory), "config_hash": meta.get("config_hash"), "config_source": meta.get("config_source"),
-        "num_tasks": len(tasks), "tables": rankings(tasks), "tasks": tasks,
+        "num_tasks": len(tasks), "expected_tasks": _expected(meta), "tables": rankings(tasks), "tasks": tasks,
     }
+
+
+def _expected(meta: dict[str, str]) -> int | None:
+    """Size of the stored config's grid (``None`` if it no longer parses, e.g. a solver was since unregistered)."""
+    from .config import ConfigError, expand, parse_config
+
+    try:
+        return len(expand(parse_config(meta["config_text"], check_games=False, check_hparams=False)))
+    except (KeyError, ConfigError):
+        return None
 
 
 def report_json(directory) -> dict[str, Any]:

@@ -30,6 +30,10 @@ TaskFn = Callable[[list], list]
 def _init_worker() -> None:
     import torch
 
+    # Subnormal floats (|x| < 2.2e-308) appear when a last iterate concentrates (exp of log-probs below −708, e.g. MWU
+    # on a cyclic game) and make CPU arithmetic ~100× slower; flushing them to zero changes no stored number we
+    # measured (max |Δ| = 0 over a 12-game batch) and made that batch 5× faster.
+    torch.set_flush_denormal(True)
     torch.set_num_threads(1)
     try:
         torch.set_num_interop_threads(1)

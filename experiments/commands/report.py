@@ -22,5 +22,8 @@ def run(args) -> int:
     else:
         rep = build_report(args.dir)
         print(format_tables(rep["tables"]))
-        print(f"{rep['num_tasks']} tasks in {args.dir}")
+        exp = rep["expected_tasks"]
+        pending = f" ({exp - rep['num_tasks']} of {exp} not run yet: rerun `nashlab run` to finish)" \
+            if exp is not None and exp > rep["num_tasks"] else ""
+        print(f"{rep['num_tasks']} tasks in {args.dir}{pending}")
     return 0

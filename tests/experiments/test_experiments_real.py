@@ -53,7 +53,8 @@ def _task(**kw) -> Task:
 def test_batched_equals_looped():
     batch = [_task(spec=f"egpo:n=6,seed={s}", ref=f"random:seed={s}", seed=s) for s in range(3)]
     batch.append(_task(spec="hodge:n=6,seed=1", game="h"))
-    assert len(make_batches(batch)) == 1  # all four stack into one solve call
+    batch.append(_task(spec="contextual:n=6,contexts=4,seed=2", ref="game", game="c"))  # 4 more rows
+    assert len(make_batches(batch)) == 1  # all five stack into one solve call
     together = run_batch(batch)
     for t, rec in zip(batch, together):
         (alone,) = run_batch([t])

@@ -98,6 +98,7 @@ def test_report_json_lists_every_task(tmp_path, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     rep = json.loads(out[-1])
     ids = {t["task_id"] for t in rep["tasks"]}
+    assert rep["num_tasks"] == len(ids)
     assert ids == {t.task_id for t in expand(cfg)}
     one = rep["tasks"][0]
     for k in ("game", "solver", "eta", "beta", "feedback", "init", "seed", "final", "queries", "final_gap"):
