@@ -60,7 +60,7 @@ def validate_preference_matrix(P, *, tol: float = SKEW_TOL, name: str = "P") -> 
     if out.any():
         idx = tuple(np.argwhere(out)[0])
         raise ValueError(
-            f"{name} entries must lie in [0, 1]; {name}{_fmt_index(idx)} = {arr[idx]:.6g} "
+            f"{name} entries must lie in [0, 1]; {name}{_fmt_index(idx)} = {float(arr[idx])!r} "
             f"({int(out.sum())} entries outside)"
         )
     resid = np.abs(arr + np.swapaxes(arr, -1, -2) - 1.0)
