@@ -5,24 +5,36 @@ A solver given sampled feedback sees only these draws, never ``P`` itself, as an
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+
+from .preference import PreferenceGame, validate_preference_matrix
 
 
 class PreferenceOracle:
     """Answers comparison queries ``y ≻ y'?`` with ``Bernoulli(P[y, y'])`` and counts them.
 
     Args:
-        P: ``[..., n, n]`` preference matrix (a validated game's ``P``; numpy or torch).
+        P: ``[..., n, n]`` preference matrix (numpy or torch; validated once) or a :class:`PreferenceGame`.
         seed: seed of the oracle's own generator (comparisons are reproducible for a given seed and call order).
         device: torch device; defaults to ``P``'s device (CPU for numpy).
 
     Attributes:
         queries: number of comparisons answered so far, per game of the batch.
+
+    Raises:
+        ValueError: if ``P`` is not a preference matrix or ``seed`` is not a non-negative integer.
     """
 
     def __init__(self, P, seed: int = 0, device: torch.device | str | None = None) -> None:
+        if isinstance(P, PreferenceGame):
+            P = P.P
         if device is None:
             device = P.device if isinstance(P, torch.Tensor) else "cpu"
+        # Validated once here (a host copy for a device tensor), never in the sampling hot path.
+        validate_preference_matrix(P.detach().cpu().numpy() if isinstance(P, torch.Tensor) else P)
+        if not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
+            raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
         self.P = torch.as_tensor(P, dtype=torch.float64, device=device)
         self.generator = torch.Generator(device=self.P.device)
         self.generator.manual_seed(int(seed))
