@@ -35,6 +35,8 @@ class PreferenceOracle:
         validate_preference_matrix(P.detach().cpu().numpy() if isinstance(P, torch.Tensor) else P)
         if not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
             raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+        if isinstance(P, np.ndarray) and not P.flags.writeable:
+            P = P.copy()  # a PreferenceGame's P is read-only; torch warns on non-writable buffers
         self.P = torch.as_tensor(P, dtype=torch.float64, device=device)
         self.generator = torch.Generator(device=self.P.device)
         self.generator.manual_seed(int(seed))
