@@ -13,7 +13,8 @@ lr = 0.02, n = 10`` is ``η = 0.8``; ``β = 0.1, lr = 0.1`` is ``η = 0.4``).
   the payoff ``A = P − ½`` (shifting P by a constant does not change the rule; ``‖P − ½‖_∞ ≤ ½``), which also gives
   ``ηβ < 1``.
 * Claim (last iterate, linear): ``KL(π*_β‖π_t) ≤ (1−ηβ)^t KL(π*_β‖π_0)`` (the bound of Cen, Wei, Chi 2021,
-  arXiv 2105.11066, for their PU method, which this rule is; EGPO states last-iterate linear convergence for
+  "Fast policy extragradient methods for competitive games with entropy regularization", arXiv 2105.15186,
+  for their PU method, which this rule is; EGPO states last-iterate linear convergence for
   KL-regularised games), checked every 10 steps to T = 200 over random games, β ∈ [0.01, 1], η up to the limit —
   ``tests/solvers/test_solvers_rates.py::test_egpo_nash_mp_linear_rate``.
 * π*_β is a fixed point (``ℓ* = ℓ_ref + Pπ*/β`` gives ``ℓ_½ = ℓ' = ℓ*``) —

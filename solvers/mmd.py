@@ -8,7 +8,7 @@ stepsize), β (``beta``; the paper's regularisation α). It is one Nash-MP half 
 open_spiel's ``mmd_dilated`` on a normal-form game is this rule with a uniform magnet and payoff ``A``.
 
 * Step-size condition: ``0 < η ≤ 4β`` (the paper's ``η ≤ α/L²`` with ``L = ½``), so β > 0.
-* Claim (last iterate, linear; Sokota et al.'s convergence result for MMD to the α-QRE, which here is π*_β):
+* Claim (last iterate, linear; Sokota et al. Thm. 3.4, MMD to the α-QRE, which here is π*_β):
   ``KL(π*_β‖π_t) ≤ (1+ηβ)^{−t} KL(π*_β‖π_0)``, checked down to 1e-6 for β ∈ [0.1, 1] and η ∈ [β, 4β] —
   ``tests/solvers/test_solvers_rates.py::test_inpo_mmd_converge_small_eta``. π*_β is a fixed point —
   ``tests/solvers/test_solvers_faithful.py::test_fixed_point``. Equal to open_spiel's MMD step by step —
