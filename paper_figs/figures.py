@@ -134,6 +134,15 @@ def _grid(num: int, *, ncols: int = 3) -> tuple[Figure, list]:
     return fig, axes[:num]
 
 
+def _title(fig: Figure, text: str) -> None:
+    """Figure title, wrapped to the figure's width (a one-panel figure is one column wide)."""
+    import textwrap
+
+    width = max(40, int(fig.get_figwidth() * 14))  # ≈ characters per inch at 9 pt
+    text = text.replace("β = ", "β\u00a0=\u00a0")  # never break inside "β = 0.1" (textwrap keeps NBSP)
+    fig.suptitle("\n".join(textwrap.wrap(text, width)), fontsize=RC["axes.titlesize"] + 0.5)
+
+
 def _style_axes(ax, *, title: str, xlabel: str, ylabel: str, logx: bool = False) -> None:
     ax.set_yscale("log")
     if logx:
@@ -212,8 +221,7 @@ def _gap_figure(data: RunData, beta: float, *, feedback: str | None, x: str) -> 
     _legend(fig, used, extra)
     what = "iterations" if x == "iteration" else _xlabel(x, feedback)
     fb = f", {feedback} feedback" if feedback else ""
-    fig.suptitle(f"Last-iterate duality gap vs {what}, β = {beta:g}{fb} (median, IQR over seeds)",
-                 fontsize=RC["axes.titlesize"] + 0.5)
+    _title(fig, f"Last-iterate duality gap vs {what}, β = {beta:g}{fb} (median, IQR over seeds)")
     return fig
 
 
@@ -255,8 +263,7 @@ def fig_kl_rates(data: RunData, beta: float) -> Figure:
         _style_axes(axes[0], title="no solver with a rate at this β", xlabel="iteration t",
                     ylabel=r"KL($\pi^*_\beta\,\|\,\pi_t$)")
     _legend(fig, used, [("measured (median, IQR)", {"ls": "-"}), ("theory KL$_0\\,q^t$", {"ls": "--"})])
-    fig.suptitle(f"Distance to the regularised equilibrium, β = {beta:g}: measured vs theoretical rate",
-                 fontsize=RC["axes.titlesize"] + 0.5)
+    _title(fig, f"Distance to the regularised equilibrium, β = {beta:g}: measured vs theoretical rate")
     return fig
 
 
@@ -276,7 +283,7 @@ def fig_last_vs_average(data: RunData, beta: float) -> Figure:
                     used.append(s) if s not in used else None
         _style_axes(ax, title=game, xlabel="iteration t", ylabel=_gap_label(beta))
     _legend(fig, used, [("last iterate π$_t$", {"ls": "-"}), ("average iterate π̄$_t$", {"ls": ":"})])
-    fig.suptitle(f"Last vs average iterate, β = {beta:g} (median, IQR over seeds)", fontsize=RC["axes.titlesize"] + 0.5)
+    _title(fig, f"Last vs average iterate, β = {beta:g} (median, IQR over seeds)")
     return fig
 
 
@@ -309,7 +316,7 @@ def fig_multiplayer_gap(data: RunData) -> Figure:
         _style_axes(axes[0], title="no n-player game in this run", xlabel="iteration t",
                     ylabel="multiplayer duality gap")
     _legend(fig, used, [("last, exact", {"ls": "-"}), ("last, sampled", {"ls": "--"}), ("average, exact", {"ls": ":"})])
-    fig.suptitle("n-player games: multiplayer duality gap (median, IQR over seeds)", fontsize=RC["axes.titlesize"] + 0.5)
+    _title(fig, "n-player games: multiplayer duality gap (median, IQR over seeds)")
     return fig
 
 
@@ -345,6 +352,6 @@ def write_figures(directory: str | Path, *, formats: tuple[str, ...] = ("png", "
     for name, fig in all_figures(data).items():
         for ext in formats:
             p = out / f"{name}.{ext}"
-            fig.savefig(p, dpi=dpi)
+            fig.savefig(p, dpi=dpi, bbox_inches="tight")
             paths.append(p)
     return paths

@@ -9,11 +9,14 @@ of DESIGN.md, exact feedback). The solvers package may expose a solver's rate it
 - Nash-MP (mirror prox): ``q = 1/(1 + ηβ)`` (Tiapkin et al., arXiv 2505.19731; ALGORITHMS.md §4).
 - MMD: ``q = 1/(1 + ηβ)`` (Sokota et al., ICLR 2023: linear convergence to the regularised equilibrium with per-step
   factor 1/(1+ηα), α = β here).
-- INPO (OMD): ``q = 1 − ηβ`` (Zhang et al., arXiv 2407.00617, Thm 4: ``KL_{t+1} ≤ (1 − τ/η_I) KL_t + 8C²/η_I²``; the
-  contraction term, τ/η_I = ηβ; with exact feedback on a tabular policy the additive term is absent in practice).
 
-Nash-MD is left out on purpose: with a constant η its fixed point is biased away from π*_β (ALGORITHMS.md §6), so a
-linear rate to π*_β would be wrong. MWU/SPPO/OMWU target the β = 0 game and have no rate in ``KL(π*_β‖·)``.
+Left out on purpose, because no pure linear bound holds with a constant step:
+
+- INPO (OMD): its Theorem 4 (Zhang et al., arXiv 2407.00617) is ``KL_{t+1} ≤ (1 − τ/η_I) KL_t + 8C²/η_I²``: the
+  additive term stays. Measured on the EGPO games at β = 0.01, η = 0.8 it is visibly slower than ``(1 − ηβ)^t``
+  (``runs/egpo_sims``), so drawing that line would misstate the theory.
+- Nash-MD: with a constant η its fixed point is biased away from π*_β (ALGORITHMS.md §6).
+- MWU/SPPO/OMWU target the β = 0 game and have no rate in ``KL(π*_β‖·)``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ RATES: dict[str, tuple[str, Callable[[float, float], float]]] = {
     "egpo": ("(1−ηβ)^t", lambda eta, beta: 1.0 - eta * beta),
     "nash-mp": ("(1+ηβ)^−t", lambda eta, beta: 1.0 / (1.0 + eta * beta)),
     "mmd": ("(1+ηβ)^−t", lambda eta, beta: 1.0 / (1.0 + eta * beta)),
-    "inpo": ("(1−ηβ)^t", lambda eta, beta: 1.0 - eta * beta),
 }
 
 
