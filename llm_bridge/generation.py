@@ -128,15 +128,25 @@ def decode_loop(policy, model, prompts, max_new_tokens, temperature, top_p, devi
     ids, att = _left_pad(prompts, policy.pad_token_id, device)
     B, T0 = ids.shape
     cuda = device.type == "cuda"
-    if cuda:
-        cache = StaticCache(config=model.config, max_cache_len=T0 + max_new_tokens)
-    else:
-        cache = DynamicCache()
     pos = (att.cumsum(-1) - 1).clamp_min(0)
     full_att = torch.cat([att, torch.ones((B, max_new_tokens), dtype=att.dtype, device=device)], 1)
-    out = model(input_ids=ids, attention_mask=att, position_ids=pos, use_cache=True,
-                cache_position=torch.arange(T0, device=device), logits_to_keep=1, **{_cache_kw(model): cache})
-    logits = out.logits[:, -1]
+    if cuda:
+        cache = StaticCache(config=model.config, max_cache_len=T0 + max_new_tokens)
+        out = model(input_ids=ids, attention_mask=att, position_ids=pos, use_cache=True,
+                    cache_position=torch.arange(T0, device=device), logits_to_keep=1, **{_cache_kw(model): cache})
+        logits = out.logits[:, -1]
+    elif all(p == prompts[0] for p in prompts):
+        # one prompt repeated K times (the trainer's case): prefill once, then copy its KV cache to the batch
+        cache = DynamicCache()
+        out = model(input_ids=ids[:1], attention_mask=att[:1], position_ids=pos[:1], use_cache=True,
+                    logits_to_keep=1, **{_cache_kw(model): cache})
+        cache.batch_repeat_interleave(B)
+        logits = out.logits[:, -1].expand(B, -1)
+    else:
+        cache = DynamicCache()
+        out = model(input_ids=ids, attention_mask=att, position_ids=pos, use_cache=True,
+                    cache_position=torch.arange(T0, device=device), logits_to_keep=1, **{_cache_kw(model): cache})
+        logits = out.logits[:, -1]
     step = _decode_step(model) if cuda else _eager_step(model)
     next_pos = pos[:, -1:] + 1
     tokens = []

@@ -36,6 +36,7 @@ not sequence-level, quantities.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from dataclasses import dataclass, field
@@ -181,48 +182,113 @@ class LanguageGame:
                             out.append((a, ids))
         return out
 
-    def exact_action_distribution(self, policy, model=None, *, batch_size: int = 64) -> torch.Tensor:
-        """``π(a | x_c)`` for every context and action (``other`` last), exactly over the listed token paths.
+    def exact_action_distribution(self, policy, model=None, *, batch_size: int = 32,
+                                  prune: float = 1e-10) -> torch.Tensor:
+        """``π(a | x_c)`` for every context and action (``other`` last), summed over every token path of the listed
+        texts (see :meth:`token_paths`) followed by a boundary token.
+
+        The paths are walked as a trie, depth by depth: each prompt is run once and its KV cache copied to a batch
+        of prefixes, one row per distinct prefix, so shared prefixes are scored once; a branch whose prefix probability falls below ``prune`` is dropped. The dropped
+        mass is at most the sum of those prefix probabilities, kept in ``self.last_pruned_mass`` (``[C]``); it is
+        below 1e-8 in every run recorded here.
 
         Args:
             policy: a :class:`~nashlab.llm_bridge.policy.SequencePolicy` (its tokenizer and prompt format).
             model: the model to evaluate (default ``policy.model``).
-            batch_size: sequences per forward pass.
+            batch_size: prefixes per forward pass.
+            prune: probability below which a prefix is not extended.
 
         Returns:
             ``[C, n+1]`` float64 on the CPU, rows summing to 1 (``other = 1 − Σ_real``, clamped at 0).
         """
-        from .policy import collate
+        from transformers import DynamicCache
 
         model = policy.model if model is None else model
         tok = policy.tokenizer
-        paths = self.token_paths(tok)
-        boundary = boundary_token_mask(tok, model_vocab=_vocab_size(model)).to(policy.device)
+        surf = token_surfaces(tok)
+        by_first: dict[str, list[int]] = {}
+        for t, text in enumerate(surf):
+            if text and t != tok.eos_token_id:
+                by_first.setdefault(text[0], []).append(t)
+        dev = policy.device
+        boundary = boundary_token_mask(tok, model_vocab=_vocab_size(model)).to(dev)
         prompt_ids = [policy.encode_prompt(p) for p in self.prompts]
-        jobs = [(c, a, ids) for c in range(self.num_contexts) for a, ids in paths]
+        texts = []
+        for a, spellings in enumerate(self.actions):
+            variants = []
+            for sp in spellings:
+                variants += [sp, sp.lower(), sp.capitalize(), sp.upper()]
+            texts += [(a, text) for v in dict.fromkeys(variants) for text in (v, " " + v)]
+        # frontier items: (context, action, remaining text, prefix ids, log-prob of the prefix)
+        frontier = [(c, a, text, (), 0.0) for c in range(self.num_contexts) for a, text in texts]
         probs = torch.zeros(self.num_contexts, self.n + 1, dtype=torch.float64)
+        pruned = torch.zeros(self.num_contexts, dtype=torch.float64)
+        log_prune = math.log(prune)
         was_training = model.training
         model.eval()
+        from .generation import _cache_kw
+
+        ckw = _cache_kw(model)
         with torch.no_grad():
-            for s in range(0, len(jobs), batch_size):
-                chunk = jobs[s:s + batch_size]
-                # Score "path + one placeholder token": the placeholder's position holds the logits after the path.
-                batch = collate([prompt_ids[c] for c, _, _ in chunk], [list(ids) + [0] for _, _, ids in chunk],
-                                policy.pad_token_id, "left").to(policy.device)
-                out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                            position_ids=batch.position_ids, use_cache=False)
-                logits = out.logits.float()  # [B, T, V]
-                lp = torch.log_softmax(logits, -1)
-                for b, (c, a, ids) in enumerate(chunk):
-                    m = len(ids)
-                    T = batch.input_ids.shape[1]
-                    # positions T-m-2 .. T-3 predict the path tokens at T-m-1 .. T-2; position T-2 predicts the next.
-                    path_lp = sum(lp[b, T - m - 2 + k, ids[k]].item() for k in range(m))
-                    bound_lp = torch.logsumexp(lp[b, T - 2][boundary], -1).item()
-                    probs[c, a] += math.exp(path_lp + bound_lp)
+            # prefill each prompt once; prefixes then run on a copy of its KV cache
+            roots = {}
+            for c, ids in enumerate(prompt_ids):
+                cache = DynamicCache()
+                out = model(input_ids=torch.tensor([ids], device=dev), use_cache=True, **{ckw: cache})
+                roots[c] = (cache, len(ids), out.logits[0, -1].float())
+            while frontier:
+                keys = list(dict.fromkeys((c, pre) for c, _, _, pre, _ in frontier))
+                dist = {}
+                todo: dict[int, list] = {}
+                for key in keys:
+                    if key[1]:
+                        todo.setdefault(key[0], []).append(key)
+                    else:
+                        dist[key] = self._log_dist(roots[key[0]][2][None], boundary)[0]
+                for c, ks in todo.items():
+                    cache0, P0, _ = roots[c]
+                    for s0 in range(0, len(ks), batch_size):
+                        chunk = ks[s0:s0 + batch_size]
+                        B, m = len(chunk), max(len(pre) for _, pre in chunk)
+                        ids = torch.full((B, m), policy.pad_token_id, dtype=torch.long)
+                        att = torch.ones((B, P0 + m), dtype=torch.long)
+                        for i, (_, pre) in enumerate(chunk):  # right-padded: pads come after the real tokens
+                            ids[i, :len(pre)] = torch.tensor(pre)
+                            att[i, P0 + len(pre):] = 0
+                        cache = copy.deepcopy(cache0)
+                        cache.batch_repeat_interleave(B)
+                        pos = (P0 + torch.arange(m)).expand(B, m)
+                        logits = model(input_ids=ids.to(dev), attention_mask=att.to(dev), position_ids=pos.to(dev),
+                                       use_cache=True, **{ckw: cache}).logits.float()
+                        last = torch.tensor([len(pre) - 1 for _, pre in chunk], device=logits.device)
+                        rows = logits[torch.arange(B, device=logits.device), last]  # [B, V] after each prefix
+                        for key, d in zip(chunk, self._log_dist(rows, boundary)):
+                            dist[key] = d
+                nxt = []
+                for c, a, rest, pre, logp in frontier:
+                    lp, bnd = dist[(c, pre)]
+                    if not rest:  # the whole text is spelled: the next token must end the word
+                        probs[c, a] += math.exp(logp + bnd)
+                        continue
+                    for t in by_first.get(rest[0], ()):
+                        if rest.startswith(surf[t]):
+                            nl = logp + float(lp[t])
+                            if nl >= log_prune:
+                                nxt.append((c, a, rest[len(surf[t]):], pre + (t,), nl))
+                            else:
+                                pruned[c] += math.exp(nl)
+                frontier = nxt
         model.train(was_training)
+        self.last_pruned_mass = pruned
         probs[:, self.n] = (1.0 - probs[:, :self.n].sum(-1)).clamp_min(0.0)
         return probs / probs.sum(-1, keepdim=True)
+
+    @staticmethod
+    def _log_dist(logits: torch.Tensor, boundary: torch.Tensor) -> list:
+        """``[(log-softmax [V] float64 CPU, log Σ_boundary p)]`` per row of ``logits [B, V]``."""
+        lp = torch.log_softmax(logits.float(), -1)
+        bnd = torch.logsumexp(lp.masked_fill(~boundary[:lp.shape[-1]], float("-inf")), -1)
+        return [(lp[i].double().cpu(), float(bnd[i])) for i in range(lp.shape[0])]
 
     # ------------------------------------------------------------------ metrics
 

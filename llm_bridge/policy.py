@@ -236,3 +236,49 @@ def load_policy(path: str, *, gguf_file: str | None = None, dtype: str = "float3
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return SequencePolicy(model, tok, chat_template=chat_template, add_bos=not chat_template)
+
+
+def shared_prompt_logprobs(model, prompt_ids: Sequence[int], response_ids: Sequence[Sequence[int]], *,
+                           normalize: bool = False, cache_kw: str | None = None) -> torch.Tensor:
+    """``[K]`` sequence log-probs of ``K`` responses to ONE prompt, running the prompt once.
+
+    The prompt goes through the model with batch 1 (keeping its KV cache, differentiable), the cache is repeated to
+    the ``K`` responses, which run right-padded with ``position_ids = P + k``. Token ``k`` of a response is predicted
+    by the prompt's last logits (``k = 0``) or by the response's logits at ``k − 1``. Same numbers (and gradients) as
+    :func:`sequence_logprobs` on the ``K`` concatenated sequences (tested), at about ``P + K·L`` instead of
+    ``K·(P + L)`` token positions — the trainer's case, ``K`` samples per prompt.
+    """
+    from transformers import DynamicCache
+
+    if cache_kw is None:
+        from .generation import _cache_kw
+
+        cache_kw = _cache_kw(model)
+    device = next(model.parameters()).device
+    P = len(prompt_ids)
+    cache = DynamicCache()
+    out = model(input_ids=torch.tensor([list(prompt_ids)], device=device), use_cache=True, **{cache_kw: cache})
+    first = out.logits[0, -1]  # [V] predicts every response's token 0
+    K = len(response_ids)
+    L = max(len(r) for r in response_ids)
+    ids = torch.zeros((K, L), dtype=torch.long)
+    rmask = torch.zeros((K, L), dtype=torch.bool)
+    for k, r in enumerate(response_ids):
+        ids[k, :len(r)] = torch.tensor(list(r))
+        rmask[k, :len(r)] = True
+    ids, rmask = ids.to(device), rmask.to(device)
+    cache.batch_repeat_interleave(K)
+    lp0 = torch.log_softmax(first.float(), -1)[ids[:, 0]]  # [K]
+    total = lp0
+    if L > 1:
+        att = torch.cat([torch.ones((K, P), dtype=torch.long, device=device), rmask.long()], 1)
+        pos = (P + torch.arange(L - 1, device=device)).expand(K, L - 1)
+        logits = model(input_ids=ids[:, :-1], attention_mask=att[:, :P + L - 1], position_ids=pos, use_cache=True,
+                       **{cache_kw: cache}).logits  # [K, L-1, V]: position k predicts token k+1
+        z = logits.float()
+        tgt = ids[:, 1:]
+        lp = z.gather(-1, tgt.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(z, -1)
+        total = total + torch.where(rmask[:, 1:], lp, torch.zeros_like(lp)).sum(-1)
+    if normalize:
+        total = total / rmask.sum(-1).clamp_min(1).to(total.dtype)
+    return total

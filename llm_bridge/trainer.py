@@ -44,7 +44,7 @@ import torch
 
 from .generation import sample_responses
 from .losses import SequenceLoss, make_sequence_loss
-from .policy import SequencePolicy, collate, sequence_logprobs
+from .policy import SequencePolicy, collate, sequence_logprobs, shared_prompt_logprobs
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,9 @@ class TrainConfig:
         max_new_tokens, temperature, top_p: sampling.
         normalize_logprobs: length-normalised log-probs (SimPO/MNPO convention) instead of sums.
         generation_path: ``"auto"``, ``"plain"`` or ``"fast"``.
+        share_prompt: run each prompt once for its K responses
+            (:func:`~nashlab.llm_bridge.policy.shared_prompt_logprobs`; single process only — under DDP the padded
+            batch is used, as DDP expects one forward per backward).
         bf16: ``"auto"`` (on CUDA), ``"yes"``, ``"no"``.
         seed: all randomness derives from it.
         checkpoint_every: iterations between checkpoints (0: only at the end).
@@ -90,6 +93,7 @@ class TrainConfig:
     top_p: float = 1.0
     normalize_logprobs: bool = False
     generation_path: str = "auto"
+    share_prompt: bool = True
     bf16: str = "auto"
     seed: int = 0
     checkpoint_every: int = 1
@@ -228,17 +232,15 @@ class OnlineTrainer:
     @torch.no_grad()
     def _anchor_logprobs(self, rollouts: list[_Rollout]) -> None:
         """Fill ``rollout.anchors[key]`` (``[K]``) for every key the loss reads, under the current (π_t) model."""
-        seq_prompts = [self.prompt_ids[r.context] for r in rollouts for _ in r.responses]
-        seq_resps = [resp for r in rollouts for resp in r.responses]
         needed = set(self.loss.anchors) | {"t", "ref"}  # t and ref also feed the KL metric
-        out = {"t": self._logprobs(self.unwrapped, seq_prompts, seq_resps),
-               "ref": self._logprobs(self.ref_model, seq_prompts, seq_resps)}
+        out = {"t": self._logprobs(self.unwrapped, rollouts),
+               "ref": self._logprobs(self.ref_model, rollouts)}
         if needed & {"hist", "opp"}:
             # columns π_t, π_{t-1}, ...: [N, 1 + histories]; a state shared by several slots is scored once
             cols, seen = [out["t"]], {}
             for st in self.history_states:
                 if id(st) not in seen:
-                    seen[id(st)] = self._logprobs(self._scratch_model(st), seq_prompts, seq_resps)
+                    seen[id(st)] = self._logprobs(self._scratch_model(st), rollouts)
                 cols.append(seen[id(st)])
             out["hist"] = out["opp"] = torch.stack(cols, -1)
         unknown = needed - set(out)
@@ -251,13 +253,20 @@ class OnlineTrainer:
             r.anchors = {key: v[k0:k0 + K] for key, v in out.items()}
             k0 += K
 
-    def _logprobs(self, model, prompts, responses, grad: bool = False) -> torch.Tensor:
-        batch = collate(prompts, responses, self.policy.pad_token_id, "left").to(self.accelerator.device)
-        if grad:
-            with self.accelerator.autocast():
-                return sequence_logprobs(model, batch, normalize=self.config.normalize_logprobs)
-        with torch.no_grad(), self.accelerator.autocast():
-            return sequence_logprobs(model, batch, normalize=self.config.normalize_logprobs).detach()
+    def _logprobs(self, model, rollouts: list[_Rollout], grad: bool = False) -> torch.Tensor:
+        """``[Σ K]`` sequence log-probs of the rollouts' responses (in order) under ``model``."""
+        norm = self.config.normalize_logprobs
+        ctx = _nullcontext() if grad else torch.no_grad()
+        with ctx, self.accelerator.autocast():
+            if self.config.share_prompt and self.world == 1:
+                out = torch.cat([shared_prompt_logprobs(model, self.prompt_ids[r.context], r.responses,
+                                                        normalize=norm) for r in rollouts])
+            else:
+                prompts = [self.prompt_ids[r.context] for r in rollouts for _ in r.responses]
+                resps = [resp for r in rollouts for resp in r.responses]
+                batch = collate(prompts, resps, self.policy.pad_token_id, "left").to(self.accelerator.device)
+                out = sequence_logprobs(model, batch, normalize=norm)
+        return out if grad else out.detach()
 
     def _sample(self, model, contexts: Sequence[int], num: int, phase: int, mixture_with=None) -> list[list]:
         c = self.config
@@ -376,9 +385,7 @@ class OnlineTrainer:
 
     def _pair_loss(self, rollouts: list[_Rollout]) -> torch.Tensor:
         """Mean solver loss over all pairs ``i < j`` of the given prompts (one forward for all their responses)."""
-        prompts = [self.prompt_ids[r.context] for r in rollouts for _ in r.responses]
-        resps = [resp for r in rollouts for resp in r.responses]
-        lp = self._logprobs(self.model, prompts, resps, grad=True).float()
+        lp = self._logprobs(self.model, rollouts, grad=True).float()
         ys, yps, ay, ayp, tg = [], [], {k: [] for k in self.loss.anchors}, {k: [] for k in self.loss.anchors}, []
         k0 = 0
         dev = lp.device

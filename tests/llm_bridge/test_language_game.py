@@ -135,3 +135,26 @@ def test_metrics_use_the_games_formulas():
     assert m["other_mass"] == pytest.approx(pi[:, 3].mean())
     nash = np.tile([1 / 3, 1 / 3, 1 / 3, 0.0], (2, 1))
     assert game.metrics(nash, ref)["duality_gap"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_exact_distribution_with_kv_cache_equals_path_by_path_sums():
+    """A tiny Llama with the BPE tokenizer: the trie walk (prompt KV cache copied to right-padded prefixes) equals
+    Σ_paths exp(log π(path|x) + log π(boundary|x, path)), each path scored by a separate uncached forward."""
+    from nashlab.llm_bridge.policy import collate, sequence_logprobs
+
+    tok = _bpe_tokenizer()
+    game = LanguageGame(["play the game", "I choose"], RPS, make_matrix("cyclic", n=3))
+    policy = SequencePolicy(tiny_causal_lm(len(tok), hidden=32, seed=4), tok)
+    got = game.exact_action_distribution(policy, prune=1e-30, batch_size=7).numpy()
+    assert game.last_pruned_mass.max() < 1e-20
+    boundary = boundary_token_mask(tok)
+    want = np.zeros((2, 4))
+    with torch.no_grad():
+        for c, prompt in enumerate(game.prompts):
+            p = policy.encode_prompt(prompt)
+            for a, path in game.token_paths(tok):
+                lp = sequence_logprobs(policy.model, collate([p], [list(path)], 0)).item()
+                nxt = torch.log_softmax(policy.model(input_ids=torch.tensor([p + list(path)])).logits[0, -1], -1)
+                want[c, a] += np.exp(lp + torch.logsumexp(nxt[boundary], -1).item())
+    want[:, 3] = 1 - want[:, :3].sum(-1)
+    np.testing.assert_allclose(got, want, atol=1e-6)

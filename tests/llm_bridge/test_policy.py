@@ -91,3 +91,24 @@ def test_collate_refuses_bad_input(bad):
     kw.update(bad)
     with pytest.raises(ValueError):
         collate(**kw)
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_shared_prompt_logprobs_equal_padded_batch_values_and_gradients(family):
+    from nashlab.llm_bridge.policy import shared_prompt_logprobs
+
+    model = tiny_causal_lm(14, family=family, hidden=32, seed=3)
+    prompt = [1, 5, 6, 7]
+    responses = [[4, 5, 2], [8], [9, 10, 11, 12, 2]]
+    weights = torch.tensor([0.3, -1.0, 0.7])
+    got = shared_prompt_logprobs(model, prompt, responses)
+    (got * weights).sum().backward()
+    g_got = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    want = sequence_logprobs(model, collate([prompt] * 3, responses, 0))
+    (want * weights).sum().backward()
+    torch.testing.assert_close(got, want, atol=2e-5, rtol=1e-5)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(g_got[n], p.grad, atol=1e-5, rtol=1e-4)
+    norm = shared_prompt_logprobs(model, prompt, responses, normalize=True)
+    torch.testing.assert_close(norm, want.detach() / torch.tensor([3.0, 1.0, 5.0]), atol=2e-5, rtol=1e-5)
