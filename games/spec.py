@@ -15,7 +15,8 @@ Game specs (``nashlab games`` lists the generators and their parameters):
                             :func:`~nashlab.games.contextual.contextual_embedding`.
 ``openspiel:NAME``          a symmetric constant-sum OpenSpiel matrix game (``openspiel:matrix_rps``), see
                             :mod:`nashlab.games.openspiel_interop`.
-``PATH.npy|.json|.csv``     a matrix ``[n, n]`` (or a batch ``[B, n, n]`` for .npy/.json) on disk; a .json file holds
+``PATH.npy|.json|.csv``     a matrix ``[n, n]`` (or a batch ``[B, n, n]`` for .npy/.json) on disk (a float32 .npy
+                            is symmetrised to float64 when ``P + Pᵀ = 1`` holds to float32 precision); a .json file holds
                             a nested list or an object ``{"P": ..., "pi_ref": ..., "beta": ...}`` (the last two
                             optional); a .csv file holds one row per line, comma-separated, ``#`` comments allowed.
                             ``file:PATH`` forces a path.
@@ -210,7 +211,9 @@ def _read_array(path: str) -> object:
             arr = np.load(path, allow_pickle=False)
             if not np.issubdtype(arr.dtype, np.number) and arr.dtype != np.bool_:
                 raise ValueError(f"array of dtype {arr.dtype} is not numeric")
-            return np.asarray(arr, dtype=np.float64)
+            if np.issubdtype(arr.dtype, np.complexfloating):
+                raise ValueError(f"array of dtype {arr.dtype} is complex")
+            return _from_low_precision(arr)
         if suffix == ".json":
             with open(path, encoding="utf-8") as fh:
                 data = json.load(fh)
@@ -241,6 +244,19 @@ def _read_array(path: str) -> object:
         raise ValueError(f"could not read {path} as a {suffix} file: {exc}") from None
     except Exception as exc:  # e.g. pickle.UnpicklingError; a malformed file must never leak a traceback
         raise ValueError(f"could not read {path} as a {suffix} file: {type(exc).__name__}: {exc}") from None
+
+
+def _from_low_precision(arr: np.ndarray) -> np.ndarray:
+    """float64 copy of a loaded array; a float16/float32 matrix that satisfies ``P + Pᵀ = 1`` to its own precision
+    (``≤ 8·eps`` of its dtype, e.g. 9.5e-7 for float32) is symmetrised exactly, ``(P + 1 − Pᵀ)/2``, since it cannot
+    meet :data:`~nashlab.games.preference.SKEW_TOL` = 1e-9. A larger violation is left for the validator to refuse."""
+    out = np.asarray(arr, dtype=np.float64)
+    if arr.dtype in (np.float16, np.float32) and out.ndim >= 2 and out.shape[-1] == out.shape[-2] and out.size:
+        with np.errstate(invalid="ignore"):
+            resid = np.abs(out + np.swapaxes(out, -1, -2) - 1.0)
+        if np.all(np.isfinite(out)) and float(resid.max()) <= 8 * float(np.finfo(arr.dtype).eps):
+            out = 0.5 * (out + 1.0 - np.swapaxes(out, -1, -2))
+    return out
 
 
 def _numeric(data, path: str, what: str) -> np.ndarray:

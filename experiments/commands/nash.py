@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 
 #: An action is "in the support" when its probability exceeds this (display and the ``support`` key only).
 SUPPORT_TOL = 1e-9
@@ -141,9 +142,14 @@ def run(args) -> int:
 
     t0 = time.perf_counter()
     try:
-        res = solve_game(game, beta, pi_ref)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = solve_game(game, beta, pi_ref)
     except (RuntimeError, ArithmeticError, MemoryError) as exc:  # a solver failure is reported, never a traceback
         raise ValueError(f"could not solve {game.name} at beta={beta:g}: {type(exc).__name__}: {exc}") from None
+    for w in caught:  # e.g. a near-degenerate LP: one line each on stderr, the gap is in the output anyway
+        if issubclass(w.category, RuntimeWarning) and "exact_nash" in str(w.message):
+            print(f"nashlab nash: warning: {w.message}", file=sys.stderr)
     seconds = time.perf_counter() - t0
 
     batched = bool(game.batch_shape)
