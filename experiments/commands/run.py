@@ -49,7 +49,7 @@ def run(args) -> int:
     if not args.no_figs:
         from nashlab.paper_figs import write_figures
 
-        paths = write_figures(out)
+        paths = write_figures(out, workers=min(workers, 4) if args.ray is None else 1)
         summary["figures"] = [str(p) for p in paths]
         print(f"{len(paths)} figure files -> {os.path.join(out, 'figs')}", file=sys.stderr)
     if args.json:
