@@ -46,7 +46,6 @@ RC = {
     "grid.linewidth": 0.5,
     "axes.spines.top": False,
     "axes.spines.right": False,
-    "savefig.bbox": "tight",
     "pdf.fonttype": 42,  # embed TrueType: editable text in the PDF, accepted by publishers
 }
 
