@@ -86,10 +86,20 @@ def _select(data: RunData, *, beta: float, game: str | None = None, feedback: st
     by: dict[tuple, dict[Any, list]] = defaultdict(lambda: defaultdict(list))
     for t in ts:
         by[(t["game"], t["solver"], t["feedback"])][t["eta"]].append(t)
+    trace = data.trace(metric) if any(len(v) > 1 for v in by.values()) else {}
+
+    def score(group: list[dict]) -> tuple[float, float]:
+        # best final gap first (values at the float64 floor tie), then the fastest: the smallest area under the
+        # log-gap curve, so of two step sizes that both reach the floor the quicker one is drawn.
+        final = max(_nanmedian([g["final"].get(metric, math.inf) for g in group]), FLOOR)
+        rows = [trace[g["task_id"]]["value"] for g in group if g["task_id"] in trace]
+        area = float(np.mean([np.log10(np.maximum(np.asarray(r, dtype=np.float64), FLOOR)).mean() for r in rows])) \
+            if rows else math.inf
+        return final, area
+
     out = []
     for _, per_eta in by.items():
-        best = min(per_eta.values(), key=lambda group: _nanmedian([g["final"].get(metric, math.inf) for g in group]))
-        out.extend(best)
+        out.extend(min(per_eta.values(), key=score))
     return out
 
 
