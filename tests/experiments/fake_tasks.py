@@ -40,3 +40,16 @@ def fake_run_batch(batch):
         if delay:
             time.sleep(delay)
     return out
+
+
+def fake_eta_run_batch(batch):
+    """Gap ``½·exp(−η t)``: larger η is faster (both 0.5 and 0.8 reach the float64 floor within 60 iterations)."""
+    out = []
+    for t in batch:
+        it = np.arange(0, t.iters + 1, t.every, dtype=np.float64)
+        gap = 0.5 * np.exp(-t.eta * it)
+        name = "reg_duality_gap" if t.beta > 0 else "duality_gap"
+        trace = {"iteration": it.astype(int).tolist(), "queries": it.tolist(), name: gap.tolist()}
+        out.append({"task_id": t.task_id, "final": {name: float(gap[-1])}, "trace": trace, "queries": float(it[-1]),
+                    "hparams": {"eta": t.eta, "beta": t.beta}, "wall_s": 0.0})
+    return out

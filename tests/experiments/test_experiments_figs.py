@@ -116,3 +116,29 @@ def test_figs_command_writes_every_figure_as_png_and_pdf(run_dir, capsys):
         assert p.parent == Path(run_dir) / "figs" and p.suffix in (".png", ".pdf")
         assert p.stat().st_size > 5000, p
     assert {p.suffix for p in paths} == {".png", ".pdf"} and len(paths) == 2 * len(names)
+
+
+def test_each_panel_draws_the_best_eta_and_breaks_floor_ties_by_speed(tmp_path):
+    """η = 0.01 ends far above the floor; η = 0.5 and 0.8 both reach it: the faster (0.8) is drawn."""
+    from fake_tasks import fake_eta_run_batch
+
+    from nashlab.experiments.config import parse_config
+    from nashlab.paper_figs.figures import _select
+
+    text = """
+[sweep]
+iters = 60
+every = 5
+seeds = 2
+beta = [0.1]
+eta = [0.01, 0.5, 0.8]
+solvers = ["egpo"]
+
+[[games]]
+name = "rps"
+spec = "cyclic:n=3"
+"""
+    cfg = parse_config(text, registry=("egpo",), check_hparams=False)
+    run_sweep(cfg, tmp_path, task_fn=fake_eta_run_batch, progress=False)
+    chosen = _select(RunData(tmp_path), beta=0.1, game="rps", feedback="exact")
+    assert {t["eta"] for t in chosen} == {0.8} and len(chosen) == 2
