@@ -52,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"nashlab {args.command}: error: {msg}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # `nashlab report DIR | head`: the reader left; silence the flush at exit as well.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"nashlab {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -119,9 +119,18 @@ def run_sweep(
             if ray_address is not False:
                 _run_ray(batches, task_fn, commit, ray_address, workers)
             elif workers == 1 or len(batches) <= 1:
+                # In-process: the same numeric settings as a worker, undone afterwards so that the caller (a test
+                # session, a notebook) does not inherit flush-to-zero or a single thread.
+                import torch
+
+                threads = torch.get_num_threads()
                 _init_worker()
-                for b in batches:
-                    commit(b, task_fn(b))
+                try:
+                    for b in batches:
+                        commit(b, task_fn(b))
+                finally:
+                    torch.set_flush_denormal(False)
+                    torch.set_num_threads(threads)
             else:
                 _run_pool(batches, task_fn, commit, workers)
         finally:
