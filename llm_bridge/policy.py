@@ -201,6 +201,10 @@ class SequencePolicy:
             ids = [int(tok.bos_token_id)] + list(ids)
         return list(ids)
 
+    def encode_response(self, text: str) -> list[int]:
+        """Token ids of a response text followed by EOS (how a sampled response that stopped would look)."""
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"]) + [self.eos_token_id]
+
     def decode(self, response_ids: Sequence[int]) -> str:
         """The response's text as the language-game parser reads it: the final EOS dropped, every other token
         (special ones included, e.g. ``<unk>``) decoded, so a special token is visible text, never skipped."""

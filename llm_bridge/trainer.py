@@ -62,7 +62,15 @@ class TrainConfig:
         prompts_per_step: prompts (all their pairs) per optimizer step (global, over processes).
         grad_accum: micro-batches per optimizer step.
         optimizer: ``"adamw"`` or ``"sgd"``; lr, weight_decay, betas (AdamW), max_grad_norm (0 = no clipping).
-        max_new_tokens, temperature, top_p: sampling.
+        max_new_tokens, temperature, top_p: sampling of the policy (π is the model decoded this way; opponents
+            ``y''`` always come from it).
+        pair_temperature, pair_top_p: sampling of the K training responses when it should differ (an exploratory
+            pair distribution ρ, as EGPO's code samples its pairs at temperature 2); ``None``: the policy's.
+        extra_responses: texts added to every prompt's K responses (e.g. a game's move words), also part of ρ.
+            The loss's minimiser is the rule's step for any full-support pair distribution ρ, provided the targets
+            estimate ``g(y) − g(y')`` against on-policy opponents: whenever ρ ≠ π_t (either option set), the win
+            rates use ``opponent_samples`` fresh samples of π_t instead of the leave-one-out self-play estimate,
+            and ``kl_to_ref`` (a Monte-Carlo estimate over on-policy samples) is reported as NaN.
         normalize_logprobs: length-normalised log-probs (SimPO/MNPO convention) instead of sums.
         generation_path: ``"auto"``, ``"plain"`` or ``"fast"``.
         share_prompt: run each prompt once for its K responses
@@ -91,6 +99,9 @@ class TrainConfig:
     max_new_tokens: int = 4
     temperature: float = 1.0
     top_p: float = 1.0
+    pair_temperature: float | None = None
+    pair_top_p: float | None = None
+    extra_responses: tuple = ()
     normalize_logprobs: bool = False
     generation_path: str = "auto"
     share_prompt: bool = True
@@ -114,6 +125,8 @@ class TrainConfig:
             raise ValueError(f"optimizer must be 'adamw' or 'sgd'; got {self.optimizer!r}")
         if self.bf16 not in ("auto", "yes", "no"):
             raise ValueError(f"bf16 must be 'auto', 'yes' or 'no'; got {self.bf16!r}")
+        if self.pair_temperature is not None and not self.pair_temperature > 0:
+            raise ValueError(f"pair_temperature must be > 0; got {self.pair_temperature!r}")
         if self.prompts_per_step % self.grad_accum:
             raise ValueError(f"prompts_per_step ({self.prompts_per_step}) must be divisible by grad_accum "
                              f"({self.grad_accum})")
@@ -125,8 +138,9 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown train option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
         d = dict(d)
-        if "adam_betas" in d:
-            d["adam_betas"] = tuple(d["adam_betas"])
+        for k in ("adam_betas", "extra_responses"):
+            if k in d:
+                d[k] = tuple(d[k])
         return cls(**d)
 
 
@@ -213,6 +227,13 @@ class OnlineTrainer:
         return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay, betas=tuple(c.adam_betas))
 
     @property
+    def on_policy_pairs(self) -> bool:
+        """The K training responses are samples of π_t itself (so leave-one-out win rates are valid)."""
+        c = self.config
+        return (c.pair_temperature in (None, c.temperature) and c.pair_top_p in (None, c.top_p)
+                and not c.extra_responses)
+
+    @property
     def unwrapped(self):
         return self.accelerator.unwrap_model(self.model)
 
@@ -268,22 +289,25 @@ class OnlineTrainer:
                 out = sequence_logprobs(model, batch, normalize=norm)
         return out if grad else out.detach()
 
-    def _sample(self, model, contexts: Sequence[int], num: int, phase: int, mixture_with=None) -> list[list]:
+    def _sample(self, model, contexts: Sequence[int], num: int, phase: int, mixture_with=None,
+                temperature: float | None = None, top_p: float | None = None) -> list[list]:
         c = self.config
+        temperature = c.temperature if temperature is None else temperature
+        top_p = c.top_p if top_p is None else top_p
         out = []
         t0 = time.perf_counter()
         for ctx in contexts:
             seed = derive_seed(c.seed, self.iteration, ctx, phase)
             if mixture_with is None:
                 out.append(sample_responses(self.policy, [self.prompt_ids[ctx]], num, max_new_tokens=c.max_new_tokens,
-                                            temperature=c.temperature, top_p=c.top_p, seed=seed, model=model,
+                                            temperature=temperature, top_p=top_p, seed=seed, model=model,
                                             path=c.generation_path)[0])
             else:
                 from .generation import sample_mixture
 
                 out.append(sample_mixture(self.policy, [self.prompt_ids[ctx]], num, model, mixture_with[0],
                                           mixture_with[1], max_new_tokens=c.max_new_tokens,
-                                          temperature=c.temperature, top_p=c.top_p, seed=seed)[0])
+                                          temperature=temperature, top_p=top_p, seed=seed)[0])
         self._gen_seconds = getattr(self, "_gen_seconds", 0.0) + time.perf_counter() - t0
         self._gen_tokens = getattr(self, "_gen_tokens", 0) + sum(len(r) for s in out for r in s)
         return out
@@ -327,14 +351,15 @@ class OnlineTrainer:
     def _win_rates(self, r: _Rollout, opponent: str, phase: int) -> torch.Tensor:
         """``[K]`` estimates of ``(Pπ_opp)(y_i)`` for the rule's opponent.
 
-        ``"t"``: leave-one-out over the K self-play samples; ``"half"``: M samples of the current model (π_½);
-        ``"players"``: mean over π_t (self-play) and the history iterates (M samples each); ``"mixture"``: M samples
-        of the token-level mixture ``(1−ηβ) z_t + ηβ z_ref``.
+        ``"t"``: leave-one-out over the K self-play samples (M fresh samples of π_t when the pairs are not
+        on-policy); ``"half"``: M samples of the current model (π_½); ``"players"``: mean over π_t and the history
+        iterates (M samples each); ``"mixture"``: M samples of the token-level mixture ``(1−ηβ) z_t + ηβ z_ref``.
+        Each draw is seeded by ``(seed, iteration, prompt, phase, opponent)``.
         """
         c = self.config
-        if opponent == "t":
+        if opponent == "t" and self.on_policy_pairs:
             return self._judge_pairs(r, phase)
-        if opponent == "half":
+        if opponent == "t" or opponent == "half":  # π_t before the fit; π_½ after the half step
             models = [self.unwrapped]
         elif opponent == "players":
             models = [self._scratch_model(st) for st in self.history_states]
@@ -342,17 +367,20 @@ class OnlineTrainer:
             models = [None]
         else:  # pragma: no cover - PHASES lists only these
             raise ValueError(f"unknown opponent kind {opponent!r}")
-        g = [self._judge_pairs(r, phase)] if opponent == "players" else []
+        g = []
+        if opponent == "players":  # π_t first, then the history iterates
+            g.append(self._win_rates(r, "t", phase))
         for j, model in enumerate(models):
             if model is None:
                 alpha = float(self.hparams["eta"]) * float(self.hparams["beta"])
                 opp = self._sample(self.unwrapped, [r.context], c.opponent_samples, phase=20 + phase,
                                    mixture_with=(self.ref_model, alpha))[0]
             else:
+                key = 10 * (phase + 1) + (30 + j if opponent == "players" else 0)
                 if opponent == "players":  # the scratch model is shared: load history j before sampling
                     model = self._scratch_model(self.history_states[j])
-                opp = self._sample(model, [r.context], c.opponent_samples, phase=10 * (phase + 1) + j)[0]
-            g.append(self._judge_against(r, [self.policy.decode(o) for o in opp], phase=10 * (phase + 1) + j))
+                opp = self._sample(model, [r.context], c.opponent_samples, phase=key)[0]
+            g.append(self._judge_against(r, [self.policy.decode(o) for o in opp], phase=key))
         return torch.stack(g).mean(0)
 
     def _fit(self, rollouts_by_prompt: dict[int, _Rollout], order: list[int], phase: int) -> float:
@@ -417,7 +445,11 @@ class OnlineTrainer:
         mine = self._my_prompts(all_prompts)
         # 2) sample K responses per prompt from π_t
         self._gen_seconds, self._gen_tokens = 0.0, 0
-        samples = self._sample(self.unwrapped, mine, c.samples_per_prompt, phase=0)
+        samples = self._sample(self.unwrapped, mine, c.samples_per_prompt, phase=0, temperature=c.pair_temperature,
+                               top_p=c.pair_top_p)
+        if c.extra_responses:
+            extra = [self.policy.encode_response(x) for x in c.extra_responses]
+            samples = [s + extra for s in samples]
         rollouts = {ctx: _Rollout(ctx, s, [self.policy.decode(r) for r in s]) for ctx, s in zip(mine, samples)}
         # 1) snapshot: log-probs under π_t, π_ref (and histories)
         self._anchor_logprobs(list(rollouts.values()))
@@ -446,8 +478,9 @@ class OnlineTrainer:
         self.iteration += 1
         # 5) metrics
         kl_terms = [(rollouts[ctx].anchors["t"] - rollouts[ctx].anchors["ref"]).mean() for ctx in mine]
+        kl_to_ref = float(self._gather_mean(kl_terms)) if self.on_policy_pairs else float("nan")
         metrics = {"iteration": self.iteration, "loss": loss,
-                   "kl_to_ref": float(self._gather_mean(kl_terms)),
+                   "kl_to_ref": kl_to_ref,
                    # generation throughput of this process (all processes decode the same amount)
                    "tokens_per_second": self._gen_tokens * self.world / max(self._gen_seconds, 1e-9),
                    "seconds": time.perf_counter() - t0}

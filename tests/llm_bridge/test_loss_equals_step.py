@@ -56,7 +56,7 @@ def _setup(solver, eta, beta, **opts):
         return torch.log_softmax(model_.theta.detach()[ids], -1)
 
     # Exact expectations instead of samples and judge draws.
-    trainer._sample = lambda model_, contexts, num, phase, mixture_with=None: [[[int(i)] for i in ids] for _ in contexts]
+    trainer._sample = lambda model_, contexts, num, phase, mixture_with=None, **kw: [[[int(i)] for i in ids] for _ in contexts]
 
     def win_rates(r, opponent, phase):
         lt = log_pi(trainer.unwrapped)
