@@ -284,9 +284,12 @@ def regularized_nash(game_or_P, pi_ref=None, beta=None, *, tol: float = 1e-13, r
 
     Solved directly (damped Newton with continuation in β, see :func:`_newton_single`) rather than by running any
     update rule, so solvers can be measured against it. The residual ``‖ℓ − ℓ_ref − Pπ/β‖`` (centred) is driven below
-    ``tol`` (1e-13 by default), which puts ``KL(π*_β‖π)`` of the returned π at the 1e-20 level; tests check the fixed
-    point, ``DG_β ≤ 1e-10`` and agreement with an independent fixed-point iteration for β down to 1e-3 and n up to
-    1,000.
+    ``tol`` (1e-13 by default) or to its floating-point floor (~1e-12 at n = 1,000, β = 1e-3), which puts
+    ``KL(π*_β‖π)`` of the returned π below 1e-18. Checked in ``tests/games/test_nash.py``: the fixed point and
+    ``DG_β ≤ 1e-10`` over every generator (n ≤ 1,000, β ≥ 1e-3), ``KL ≤ 1e-10`` against MINPACK's hybr on π-space
+    (β ∈ {1, 0.1, 0.01, 0.001}, n ≤ 100) and against the plain fixed-point iteration at n = 1,000.
+    Cost: ~0.3–0.8 s at n = 1,000 and β ∈ [1e-3, 1e-2] on 2 cores (Newton steps are O(n³) solves; 5–8 continuation
+    levels of 3–10 steps each).
 
     Args:
         game_or_P: a :class:`PreferenceGame` (its ``pi_ref`` and ``beta`` are the defaults) or a matrix ``[..., n, n]``.
