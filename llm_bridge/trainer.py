@@ -62,6 +62,8 @@ class TrainConfig:
         prompts_per_step: prompts (all their pairs) per optimizer step (global, over processes).
         grad_accum: micro-batches per optimizer step.
         optimizer: ``"adamw"`` or ``"sgd"``; lr, weight_decay, betas (AdamW), max_grad_norm (0 = no clipping).
+        lr_final: if set, the learning rate decays linearly over iterations from ``lr`` (iteration 0) to
+            ``lr_final`` (last iteration): a shrinking inexact step that damps the sampling noise of late iterations.
         max_new_tokens, temperature, top_p: sampling of the policy (π is the model decoded this way; opponents
             ``y''`` always come from it).
         pair_temperature, pair_top_p: sampling of the K training responses when it should differ (an exploratory
@@ -93,6 +95,7 @@ class TrainConfig:
     grad_accum: int = 1
     optimizer: str = "adamw"
     lr: float = 1e-3
+    lr_final: float | None = None
     weight_decay: float = 0.0
     adam_betas: tuple = (0.9, 0.999)
     max_grad_norm: float = 1.0
@@ -119,6 +122,8 @@ class TrainConfig:
             pos_int(name, lo)
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a finite number > 0; got {self.lr!r}")
+        if self.lr_final is not None and not (self.lr_final > 0 and math.isfinite(self.lr_final)):
+            raise ValueError(f"lr_final must be a finite number > 0; got {self.lr_final!r}")
         if not self.max_grad_norm >= 0:
             raise ValueError(f"max_grad_norm must be ≥ 0; got {self.max_grad_norm!r}")
         if self.optimizer not in ("adamw", "sgd"):
@@ -459,6 +464,10 @@ class OnlineTrainer:
             r.win_rate = self._win_rates(r, opponent, phase=0)
         rollouts = self._share(rollouts)
         # 4) optimise
+        if c.lr_final is not None:
+            frac = self.iteration / max(c.iterations - 1, 1)
+            for group in self.optimizer.param_groups:
+                group["lr"] = c.lr + (c.lr_final - c.lr) * frac
         if self.histories:
             pre = {k: v.detach().to("cpu", copy=True) for k, v in self.unwrapped.state_dict().items()}
         if phases == 2:
