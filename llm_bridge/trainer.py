@@ -377,8 +377,9 @@ class OnlineTrainer:
             g.append(self._win_rates(r, "t", phase))
         for j, model in enumerate(models):
             if model is None:
+                key = 20 + phase
                 alpha = float(self.hparams["eta"]) * float(self.hparams["beta"])
-                opp = self._sample(self.unwrapped, [r.context], c.opponent_samples, phase=20 + phase,
+                opp = self._sample(self.unwrapped, [r.context], c.opponent_samples, phase=key,
                                    mixture_with=(self.ref_model, alpha))[0]
             else:
                 key = 10 * (phase + 1) + (30 + j if opponent == "players" else 0)

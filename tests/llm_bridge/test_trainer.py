@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -93,3 +94,26 @@ def test_config_refuses_bad_values(bad):
 def test_config_refuses_unknown_keys():
     with pytest.raises(ValueError, match="unknown train option"):
         TrainConfig.from_dict({"learning_rate": 1e-3})
+
+
+@pytest.mark.parametrize("solver", sorted(__import__("nashlab.llm_bridge.losses", fromlist=["PHASES"]).PHASES))
+def test_every_bridged_solver_runs_its_sampling_path(solver):
+    """One real iteration (sampling, judging, opponents, fit) per solver: finite loss and metrics. The update each
+    one realises is checked exactly in test_loss_equals_step.py."""
+    eta = {"nash-mp": 1.0, "mmd": 0.2}.get(solver, 0.5)
+    beta = 0.0 if solver in ("sppo", "mwu", "mnpo") else 0.05
+    tr = tiny_run(solver, iterations=1, epochs=1, eta=eta, beta=beta)
+    h = tr.train()
+    assert len(h) == 2 and all(np.isfinite(h[1][k]) for k in ("loss", "duality_gap", "reg_duality_gap"))
+
+
+def test_off_policy_pairs_use_on_policy_opponents():
+    """extra_responses make the pairs off-policy: win rates then come from fresh π_t samples (not leave-one-out)."""
+    tr = tiny_run("inpo", iterations=1, epochs=1, extra_responses=("rock", "paper"))
+    assert not tr.on_policy_pairs
+    calls = []
+    orig = tr._judge_against
+    tr._judge_against = lambda r, opp, phase: calls.append(len(opp)) or orig(r, opp, phase)
+    h = tr.train()
+    assert calls and all(n == tr.config.opponent_samples for n in calls)
+    assert np.isnan(h[1]["kl_to_ref"])
