@@ -117,3 +117,16 @@ def test_off_policy_pairs_use_on_policy_opponents():
     h = tr.train()
     assert calls and all(n == tr.config.opponent_samples for n in calls)
     assert np.isnan(h[1]["kl_to_ref"])
+
+
+def test_gradient_accumulation_equals_one_big_step():
+    """prompts_per_step = 4 as 2 micro-batches of 2 prompts == one batch of 4 (SGD, equal pair counts per
+    micro-batch, so the mean of the micro-batch means is the batch mean)."""
+    a = tiny_run("inpo", iterations=2, optimizer="sgd", lr=0.05, prompts_per_step=4, grad_accum=1)
+    b = tiny_run("inpo", iterations=2, optimizer="sgd", lr=0.05, prompts_per_step=4, grad_accum=2)
+    a.train()
+    b.train()
+    sa, sb = state(a), state(b)
+    for k in sa:
+        torch.testing.assert_close(sb[k], sa[k], atol=1e-5, rtol=1e-4)
+    assert not all(torch.equal(sa[k], v) for k, v in state(tiny_run("inpo", iterations=2)).items())
