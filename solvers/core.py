@@ -20,6 +20,8 @@ from typing import Callable, NamedTuple, Sequence
 
 import torch
 
+from ..games.preference import validate_beta
+
 Tensor = torch.Tensor
 #: ``prox(log_anchor [..., n], c, g [..., n]) -> log π' [..., n]``: realises ``log_softmax(log_anchor + c·g)``.
 Prox = Callable[[Tensor, float, Tensor], Tensor]
@@ -126,14 +128,8 @@ def check_positive(value, name: str, *, upper: float | None = None, upper_text: 
 
 
 def check_nonnegative(value, name: str) -> float:
-    """``value`` as a float after checking it is finite and ``≥ 0`` (NaN fails)."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number ≥ 0; got {value!r}") from None
-    if not (v >= 0 and math.isfinite(v)):
-        raise ValueError(f"{name} must be a finite number ≥ 0; got {value!r}")
-    return v
+    """``value`` as a float after checking it is finite and ``≥ 0`` (NaN fails); the games/ check, one message."""
+    return validate_beta(value, name=name)
 
 
 def init_state(log_pi_ref, log_pi0=None, *, memory: tuple = (), player_axis: bool = False,
