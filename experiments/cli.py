@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"nashlab {args.command}: error: {msg}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except RuntimeError as exc:
+        # A numerical routine that failed on valid input (e.g. an LP solver's status): one line, not a traceback.
+        print(f"nashlab {args.command}: failed: {exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # `nashlab report DIR | head`: the reader left; silence the flush at exit as well.
         import os
