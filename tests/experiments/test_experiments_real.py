@@ -22,17 +22,9 @@ from nashlab.experiments.runner import run_sweep  # noqa: E402
 from nashlab.experiments.tasks import build_game, make_batches, run_batch  # noqa: E402
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from store_snapshot import snapshot  # noqa: E402
 REAL = HERE / "real.toml"
-
-
-def snapshot(directory) -> tuple[list, list]:
-    """Every stored number except timestamps and wall-clock times."""
-    con = sqlite3.connect(Path(directory) / "results.sqlite")
-    tasks = con.execute("SELECT task_id, idx, params, final, hparams, queries, duality_gap, reg_duality_gap, kl_to_nash,"
-                        " multiplayer_duality_gap FROM tasks ORDER BY task_id").fetchall()
-    traces = con.execute("SELECT * FROM traces ORDER BY task_id, metric").fetchall()
-    con.close()
-    return tasks, traces
 
 
 @pytest.fixture(scope="module")

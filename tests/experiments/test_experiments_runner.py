@@ -4,7 +4,6 @@ their run directory; the report lists every task. Uses the deterministic fake ta
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -18,22 +17,13 @@ from nashlab.experiments.tasks import make_batches
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 from fake_tasks import fake_run_batch  # noqa: E402
+from store_snapshot import snapshot  # noqa: E402
 
 REG = ("egpo", "nash-mp", "mwu", "mnpo")
 
 
 def tiny(**kw):
     return load_config(HERE / "tiny.toml", registry=REG, check_hparams=False, **kw)
-
-
-def snapshot(directory) -> tuple[list, list]:
-    """Every stored number except timestamps and wall-clock times."""
-    con = sqlite3.connect(Path(directory) / "results.sqlite")
-    tasks = con.execute("SELECT task_id, idx, params, final, hparams, queries, duality_gap, reg_duality_gap, kl_to_nash,"
-                        " multiplayer_duality_gap FROM tasks ORDER BY task_id").fetchall()
-    traces = con.execute("SELECT * FROM traces ORDER BY task_id, metric").fetchall()
-    con.close()
-    return tasks, traces
 
 
 def test_rerun_skips_finished_tasks(tmp_path):
