@@ -13,7 +13,7 @@ One iteration ``t`` (numbered steps match the code):
    parameters and optimizer state to ``θ_t``, re-estimate ``ĝ(y_i) = (1/M) Σ_m o(y_i ≻ y''_m)`` and optimise again
    (see :mod:`nashlab.llm_bridge.losses`); ``nash-md`` takes its opponents from the token-level mixture.
 5. Metrics (main process): exact action distribution of the language game → ``duality_gap``, ``reg_duality_gap``,
-   ``kl_to_nash``; ``win_rate_vs_ref = mean_c πᵀP⁺π_ref``; ``kl_to_ref`` (sequence level, the Monte-Carlo estimate
+   ``kl_to_nash``, and the same of the suffix-average policy (``avg_*``, :meth:`OnlineTrainer._suffix_average`); ``win_rate_vs_ref = mean_c πᵀP⁺π_ref``; ``kl_to_ref`` (sequence level, the Monte-Carlo estimate
    ``mean log π_t(y)/π_ref(y)`` over the samples ``y ~ π_t``) and ``action_kl_to_ref``; loss; tokens/s. Written to
    ``metrics.csv`` and TensorBoard (``tb/``).
 6. Checkpoint (``checkpoint/``): safetensors weights (policy, reference, histories), optimizer state, ``state.json``
@@ -64,6 +64,10 @@ class TrainConfig:
         optimizer: ``"adamw"`` or ``"sgd"``; lr, weight_decay, betas (AdamW), max_grad_norm (0 = no clipping).
         lr_final: if set, the learning rate decays linearly over iterations from ``lr`` (iteration 0) to
             ``lr_final`` (last iteration): a shrinking inexact step that damps the sampling noise of late iterations.
+        reset_optimizer: start every iteration's fit with a fresh optimizer state (Adam moments zeroed), as the
+            papers' iterative pipelines do (SPPO, INPO, MNPO: each iteration is a new training run from ``π_t``).
+            Moments carried across iterations act as heavy-ball momentum on the *game* dynamics, which rotates
+            iterates further around a cyclic game's equilibrium; off by default (EGPO's code carries them).
         max_new_tokens, temperature, top_p: sampling of the policy (π is the model decoded this way; opponents
             ``y''`` always come from it).
         pair_temperature, pair_top_p: sampling of the K training responses when it should differ (an exploratory
@@ -73,6 +77,12 @@ class TrainConfig:
             estimate ``g(y) − g(y')`` against on-policy opponents: whenever ρ ≠ π_t (either option set), the win
             rates use ``opponent_samples`` fresh samples of π_t instead of the leave-one-out self-play estimate,
             and ``kl_to_ref`` (a Monte-Carlo estimate over on-policy samples) is reported as NaN.
+        feedback: ``"sampled"`` (default: win rates estimated from judged samples, as above) or ``"exact"``: with
+            the known-Nash judge of the trainer's game, ``ĝ(y_i) = Σ_a P⁺[a(y_i), a] π_opp(a)`` from the opponent's
+            exact action distribution (the expectation of the sampled estimate; the tabular solvers' exact
+            feedback). The K training responses are still sampled; only the opponents' sampling noise is removed,
+            which separates a rule's last-iterate behaviour from estimation noise. Not for ``nash-md`` (its
+            token-level mixture has no exact action distribution here).
         normalize_logprobs: length-normalised log-probs (SimPO/MNPO convention) instead of sums.
         generation_path: ``"auto"``, ``"plain"`` or ``"fast"``.
         share_prompt: run each prompt once for its K responses
@@ -96,6 +106,7 @@ class TrainConfig:
     optimizer: str = "adamw"
     lr: float = 1e-3
     lr_final: float | None = None
+    reset_optimizer: bool = False
     weight_decay: float = 0.0
     adam_betas: tuple = (0.9, 0.999)
     max_grad_norm: float = 1.0
@@ -105,6 +116,7 @@ class TrainConfig:
     pair_temperature: float | None = None
     pair_top_p: float | None = None
     extra_responses: tuple = ()
+    feedback: str = "sampled"
     normalize_logprobs: bool = False
     generation_path: str = "auto"
     share_prompt: bool = True
@@ -128,6 +140,8 @@ class TrainConfig:
             raise ValueError(f"max_grad_norm must be ≥ 0; got {self.max_grad_norm!r}")
         if self.optimizer not in ("adamw", "sgd"):
             raise ValueError(f"optimizer must be 'adamw' or 'sgd'; got {self.optimizer!r}")
+        if self.feedback not in ("sampled", "exact"):
+            raise ValueError(f"feedback must be 'sampled' or 'exact'; got {self.feedback!r}")
         if self.bf16 not in ("auto", "yes", "no"):
             raise ValueError(f"bf16 must be 'auto', 'yes' or 'no'; got {self.bf16!r}")
         if self.pair_temperature is not None and not self.pair_temperature > 0:
@@ -221,6 +235,16 @@ class OnlineTrainer:
         self.iteration = 0
         self.history: list[dict] = []
         self._ref_pi = None
+        self._half_pi = None
+        if config.feedback == "exact":
+            from .judges import KnownNashJudge
+
+            if not (isinstance(judge, KnownNashJudge) and judge.game is game):
+                raise ValueError("feedback = 'exact' needs the known-Nash judge of the trained game "
+                                 f"(got {type(judge).__name__}); use feedback = 'sampled'")
+            if self.loss.opponent == "mixture":
+                raise ValueError(f"feedback = 'exact' is not available for {config.solver} (its opponent is a "
+                                 "token-level mixture without an exact action distribution); use 'sampled'")
 
     # ------------------------------------------------------------------ setup helpers
 
@@ -362,6 +386,8 @@ class OnlineTrainer:
         Each draw is seeded by ``(seed, iteration, prompt, phase, opponent)``.
         """
         c = self.config
+        if c.feedback == "exact":
+            return self._exact_win_rates(r, opponent)
         if opponent == "t" and self.on_policy_pairs:
             return self._judge_pairs(r, phase)
         if opponent == "t" or opponent == "half":  # π_t before the fit; π_½ after the half step
@@ -388,6 +414,27 @@ class OnlineTrainer:
                 opp = self._sample(model, [r.context], c.opponent_samples, phase=key)[0]
             g.append(self._judge_against(r, [self.policy.decode(o) for o in opp], phase=key))
         return torch.stack(g).mean(0)
+
+    def _exact_pi(self, iteration: int) -> torch.Tensor:
+        """``[C, n+1]`` exact action distribution of ``π_s`` for ``s ≤ t`` (recorded in :attr:`history` by
+        :meth:`evaluate`); during an extragradient half step, ``s = t`` means the current model ``π_½``."""
+        if iteration == self.iteration and self._half_pi is not None:
+            return self._half_pi
+        if iteration >= len(self.history):  # step() called without train(): π_t not evaluated yet
+            return self.game.exact_action_distribution(self.policy, self.unwrapped)
+        return torch.as_tensor(self.history[iteration]["pi"], dtype=torch.float64)
+
+    def _exact_win_rates(self, r: _Rollout, opponent: str) -> torch.Tensor:
+        """``g(y_i) = mean_opp Σ_a P⁺[c, a(y_i), a] π_opp(c, a)`` (``feedback = "exact"``)."""
+        t = self.iteration
+        if opponent == "players":  # π_t, π_{t-1}, ..., π_{t-N+2}; iterates before the start are π_0
+            pis = [self._exact_pi(max(t - j, 0)) for j in range(1 + self.histories)]
+        else:  # "t" before the fit, "half" (π_½) after the half step
+            pis = [self._exact_pi(t)]
+        Pa = torch.as_tensor(self.game.P_aug, dtype=torch.float64)
+        Pa = Pa[r.context] if Pa.ndim == 3 else Pa
+        acts = torch.tensor([self.game.parse(x) for x in r.texts], dtype=torch.long)
+        return torch.stack([Pa[acts] @ pi[r.context] for pi in pis]).mean(0)
 
     def _fit(self, rollouts_by_prompt: dict[int, _Rollout], order: list[int], phase: int) -> float:
         """E epochs of optimizer steps over prompt minibatches; returns the mean loss of the last epoch."""
@@ -469,14 +516,19 @@ class OnlineTrainer:
             frac = self.iteration / max(c.iterations - 1, 1)
             for group in self.optimizer.param_groups:
                 group["lr"] = c.lr + (c.lr_final - c.lr) * frac
+        if c.reset_optimizer:
+            self.optimizer.state.clear()
         if self.histories:
             pre = {k: v.detach().to("cpu", copy=True) for k, v in self.unwrapped.state_dict().items()}
         if phases == 2:
             backup = ({k: v.detach().clone() for k, v in self.unwrapped.state_dict().items()},
                       copy.deepcopy(self.optimizer.state_dict()))
             self._fit(rollouts, all_prompts[:n_steps_prompts], phase=0)  # half step: θ_t → θ_½ (opponent π_t)
+            if c.feedback == "exact":
+                self._half_pi = self.game.exact_action_distribution(self.policy, self.unwrapped)
             for ctx in mine:  # opponents y'' ~ π_½
                 rollouts[ctx].win_rate = self._win_rates(rollouts[ctx], "half", phase=1)
+            self._half_pi = None
             rollouts = self._share({ctx: rollouts[ctx] for ctx in mine})
             self.unwrapped.load_state_dict(backup[0])  # restore θ_t and the optimizer state
             self.optimizer.load_state_dict(backup[1])
@@ -511,11 +563,26 @@ class OnlineTrainer:
             self._ref_pi = self.game.exact_action_distribution(self.policy, self.ref_model)
         pi = self.game.exact_action_distribution(self.policy, self.unwrapped)
         m = self.game.metrics(pi, self._ref_pi)
+        m.update({f"avg_{k}": v for k, v in self.game.metrics(self._suffix_average(pi), self._ref_pi).items()
+                  if k in ("duality_gap", "reg_duality_gap", "kl_to_nash", "other_mass")})
         Pa = torch.as_tensor(self.game.P_aug)
         m["win_rate_vs_ref"] = float(torch.einsum("ci,cij,cj->c", pi, Pa, self._ref_pi).mean())
         m["action_kl_to_ref"] = float((pi * (pi.clamp_min(1e-300).log() - self._ref_pi.log())).sum(-1).mean())
         m["pi"] = pi.tolist()
         return m
+
+    def _suffix_average(self, pi: torch.Tensor) -> torch.Tensor:
+        """``π̄_t = (1/|S_t|) Σ_{s∈S_t} π_s`` over the last half of the iterates, ``S_t = {⌊t/2⌋+1, …, t}``
+        (``S_0 = {0}``), from the exact distributions already in :attr:`history` plus the current ``pi``.
+
+        ``π̄_t`` is a policy one can run (draw ``s`` uniformly from ``S_t``, answer with checkpoint ``s``), so its
+        action distribution is exactly the mean of the iterates'. It is the object of the average-iterate guarantees
+        (SPPO Thm. 4.1, MNPO's no-regret bound); the suffix drops the pretrained model's early iterates, which a
+        running mean from ``π_0`` would carry for ever (suffix averaging keeps the O(1/T) regret rate).
+        """
+        t = self.iteration
+        pis = [torch.as_tensor(h["pi"], dtype=pi.dtype) for h in self.history[t // 2 + 1:t]] + [pi]
+        return torch.stack(pis).mean(0)
 
     # ------------------------------------------------------------------ the loop, checkpoints
 

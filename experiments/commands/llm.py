@@ -70,6 +70,7 @@ def run(args) -> int:
         "initial_duality_gap": first["duality_gap"], "final_duality_gap": last["duality_gap"],
         "initial_reg_duality_gap": first["reg_duality_gap"], "final_reg_duality_gap": last["reg_duality_gap"],
         "initial_kl_to_nash": first["kl_to_nash"], "final_kl_to_nash": last["kl_to_nash"],
+        "final_avg_duality_gap": last["avg_duality_gap"], "final_avg_reg_duality_gap": last["avg_reg_duality_gap"],
         "final_win_rate_vs_ref": last["win_rate_vs_ref"], "final_kl_to_ref": last["kl_to_ref"],
         "final_other_mass": last["other_mass"], "final_pi": last["pi"],
         "tokens_per_second": sum(tps) / len(tps) if tps else float("nan"),

@@ -130,3 +130,70 @@ def test_gradient_accumulation_equals_one_big_step():
     for k in sa:
         torch.testing.assert_close(sb[k], sa[k], atol=1e-5, rtol=1e-4)
     assert not all(torch.equal(sa[k], v) for k, v in state(tiny_run("inpo", iterations=2)).items())
+
+
+def test_suffix_average_metrics_are_those_of_the_mixture_of_the_last_half_of_the_iterates():
+    """``avg_duality_gap`` at iteration t is DG_0 of the mean of π_s, s in {⌊t/2⌋+1..t}, recomputed here from the
+    stored exact distributions with games' own metric (an independent path from the trainer's slicing)."""
+    from nashlab.games import duality_gap
+
+    tr = tiny_run("sppo", iterations=5)
+    hist = tr.train()
+    P = tr.game.P_aug
+    pis = [np.asarray(h["pi"]) for h in hist]
+    for t, h in enumerate(hist):
+        window = [t] if t == 0 else list(range(t // 2 + 1, t + 1))
+        mean = np.mean([pis[s] for s in window], axis=0)
+        assert h["avg_duality_gap"] == pytest.approx(float(np.mean(duality_gap(P, mean))), abs=1e-12)
+        assert h["avg_other_mass"] == pytest.approx(float(mean[:, -1].mean()), abs=1e-12)
+    assert hist[1]["avg_duality_gap"] == pytest.approx(hist[1]["duality_gap"], abs=1e-12)  # S_1 = {1}
+    assert hist[4]["avg_duality_gap"] != pytest.approx(hist[4]["duality_gap"], abs=1e-9)  # S_4 = {3, 4}
+
+
+def test_reset_optimizer_zeroes_adam_moments_each_iteration():
+    """With ``reset_optimizer`` every iteration starts from fresh Adam moments: after one iteration of E epochs the
+    step count is E × steps per epoch, not the running total; without it the count accumulates."""
+    def steps(tr):
+        return {int(s["step"]) for s in tr.optimizer.state.values()}
+
+    fresh = tiny_run("inpo", iterations=3, epochs=2, reset_optimizer=True, optimizer="adamw")
+    fresh.train()
+    carried = tiny_run("inpo", iterations=3, epochs=2, optimizer="adamw")
+    carried.train()
+    per_iter = 2 * (4 // 2)  # epochs × (contexts / prompts_per_step)
+    assert steps(fresh) == {per_iter}
+    assert steps(carried) == {3 * per_iter}
+
+
+def test_exact_feedback_is_the_limit_of_sampled_win_rates():
+    """``feedback = "exact"``: ĝ(y) = Σ_a P⁺[a(y), a] π_t(a) equals, within Monte-Carlo error, the trainer's own
+    sampled estimate from M = 4000 judged samples of π_t (an independent path: generation + judge)."""
+    from nashlab.llm_bridge.trainer import _Rollout
+
+    texts = ["rock", "Paper", "scissors", "hello", "play rock"]
+    exact = tiny_run("inpo", feedback="exact")
+    exact.history.append(exact.evaluate())  # π_0, as train() records it
+    sampled = tiny_run("inpo", opponent_samples=4000, extra_responses=("rock",))  # off-policy: fresh M samples
+    for ctx in range(2):
+        r = _Rollout(ctx, [[0]] * len(texts), texts)
+        g_exact = exact._win_rates(r, "t", phase=0)
+        g_mc = sampled._win_rates(r, "t", phase=0)
+        pi = np.asarray(exact.history[0]["pi"])[ctx]
+        P = exact.game.P_aug
+        P = P[ctx] if P.ndim == 3 else P
+        by_hand = [P[exact.game.parse(x)] @ pi for x in texts]
+        np.testing.assert_allclose(g_exact.numpy(), by_hand, atol=1e-12)
+        np.testing.assert_allclose(g_exact.numpy(), g_mc.numpy(), atol=4 * 0.5 / np.sqrt(4000))
+
+
+@pytest.mark.parametrize("solver", ["egpo", "mnpo", "sppo"])
+def test_exact_feedback_trains_and_refuses_what_it_cannot_do(solver):
+    hist = tiny_run(solver, feedback="exact", iterations=2).train()
+    assert len(hist) == 3 and all(np.isfinite(h["duality_gap"]) for h in hist)
+
+
+def test_exact_feedback_refusals():
+    with pytest.raises(ValueError, match="mixture"):
+        tiny_run("nash-md", feedback="exact")
+    with pytest.raises(ValueError, match="feedback"):
+        TrainConfig(feedback="noisy")
