@@ -655,11 +655,19 @@ class OnlineTrainer:
         if not self.accelerator.is_main_process:
             self.accelerator.wait_for_everyone()
             return
+        import shutil
+
         tmp = path + ".tmp"
-        os.makedirs(tmp, exist_ok=True)
+        if os.path.isdir(tmp):  # left by a run killed while saving
+            shutil.rmtree(tmp)
+        os.makedirs(tmp)
         cpu = lambda sd: {k: v.detach().to("cpu").contiguous().clone() for k, v in sd.items()}  # noqa: E731
         save_file(cpu(self.unwrapped.state_dict()), os.path.join(tmp, "model.safetensors"))
-        save_file(cpu(self.ref_model.state_dict()), os.path.join(tmp, "ref.safetensors"))
+        old_ref = os.path.join(path, "ref.safetensors")
+        try:  # π_ref never changes: link the previous checkpoint's file instead of rewriting it
+            os.link(old_ref, os.path.join(tmp, "ref.safetensors"))
+        except OSError:  # first checkpoint, or a filesystem without hard links
+            save_file(cpu(self.ref_model.state_dict()), os.path.join(tmp, "ref.safetensors"))
         for h, st in enumerate(self.history_states):
             save_file(cpu(st), os.path.join(tmp, f"history_{h}.safetensors"))
         torch.save(self.optimizer.state_dict(), os.path.join(tmp, "optimizer.pt"))
@@ -672,8 +680,6 @@ class OnlineTrainer:
         with open(os.path.join(tmp, "state.json"), "w") as f:
             json.dump(state, f, indent=1)
         if os.path.isdir(path):
-            import shutil
-
             old = path + ".old"
             if os.path.isdir(old):
                 shutil.rmtree(old)
