@@ -38,8 +38,6 @@ def run(args) -> int:
     import sys
     import time
 
-    import torch
-
     from nashlab.llm_bridge.config import build_run, load_config
     from nashlab.llm_bridge.trainer import OnlineTrainer
 
@@ -56,7 +54,7 @@ def run(args) -> int:
 
     def log(m):
         if not args.json:
-            keys = ("iteration", "duality_gap", "reg_duality_gap", "kl_to_nash", "win_rate_vs_ref", "kl_to_ref", "loss")
+            keys = ("iteration", "duality_gap", "avg_duality_gap", "reg_duality_gap", "kl_to_nash", "win_rate_vs_ref", "kl_to_ref", "loss")
             print(" ".join(f"{k}={m[k]:.4g}" if isinstance(m[k], float) else f"{k}={m[k]}" for k in keys),
                   flush=True)
 
