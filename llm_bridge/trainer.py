@@ -595,6 +595,7 @@ class OnlineTrainer:
             if not self.out_dir or not os.path.isdir(os.path.join(self.out_dir, "checkpoint")):
                 raise FileNotFoundError(f"no checkpoint to resume in {self.out_dir!r}/checkpoint")
             self.load_checkpoint(os.path.join(self.out_dir, "checkpoint"))
+            self._rewrite_metrics()
         if not self.history:
             m0 = {"iteration": 0, "loss": float("nan"), "kl_to_ref": 0.0, "tokens_per_second": float("nan"),
                   "seconds": 0.0}
@@ -621,6 +622,18 @@ class OnlineTrainer:
             bar.close()
         return self.history
 
+    def _rewrite_metrics(self) -> None:
+        """After a resume: ``metrics.csv`` holds exactly the checkpoint's iterations (rows a killed run logged after
+        its last checkpoint are dropped, since those iterations run again), and TensorBoard purges its later events."""
+        self._tb_purge_step = self.iteration + 1
+        if not self.out_dir or not self.accelerator.is_main_process or not self.history:
+            return
+        rows = [{k: v for k, v in m.items() if isinstance(v, (int, float))} for m in self.history]
+        with open(os.path.join(self.out_dir, "metrics.csv"), "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+
     def _log(self, m: dict) -> None:
         if self.log_fn is not None:
             self.log_fn(m)
@@ -639,7 +652,8 @@ class OnlineTrainer:
             from torch.utils.tensorboard import SummaryWriter
 
             if not hasattr(self, "_tb"):
-                self._tb = SummaryWriter(os.path.join(self.out_dir, "tb"))
+                self._tb = SummaryWriter(os.path.join(self.out_dir, "tb"),
+                                         purge_step=getattr(self, "_tb_purge_step", None))
             for k, v in scalars.items():
                 if k != "iteration" and math.isfinite(v):
                     self._tb.add_scalar(k, v, m["iteration"])

@@ -197,3 +197,19 @@ def test_exact_feedback_refusals():
         tiny_run("nash-md", feedback="exact")
     with pytest.raises(ValueError, match="feedback"):
         TrainConfig(feedback="noisy")
+
+
+def test_resume_after_a_kill_between_checkpoints_keeps_one_row_per_iteration(tmp_path):
+    """Killed after iteration 3 with the last checkpoint at 2: the resumed run redoes iteration 3, and metrics.csv
+    ends with one row per iteration, equal to an uninterrupted run's."""
+    def rows(path):
+        with open(path) as f:
+            return [{k: v for k, v in r.items() if k not in ("seconds", "tokens_per_second")}
+                    for r in csv.DictReader(f)]
+
+    tiny_run("inpo", out_dir=str(tmp_path / "full"), iterations=4, checkpoint_every=2).train()
+    tiny_run("inpo", out_dir=str(tmp_path / "cut"), iterations=4, checkpoint_every=2).train(stop_after=3)
+    assert [r["iteration"] for r in rows(tmp_path / "cut" / "metrics.csv")] == ["0", "1", "2", "3"]
+    tiny_run("inpo", out_dir=str(tmp_path / "cut"), iterations=4, checkpoint_every=2).train(resume=True)
+    assert rows(tmp_path / "cut" / "metrics.csv") == rows(tmp_path / "full" / "metrics.csv")
+    assert [r["iteration"] for r in rows(tmp_path / "cut" / "metrics.csv")] == ["0", "1", "2", "3", "4"]
