@@ -103,6 +103,37 @@ class SequenceLoss:
         return self.fn(log_pi_theta_y, log_pi_theta_yp, target=target, reduction=reduction, **kw)
 
 
+    def pointwise(self, log_pi_theta_y: torch.Tensor, anchors_y: Mapping[str, torch.Tensor], win_rate: torch.Tensor,
+                  log_z: torch.Tensor | float) -> torch.Tensor:
+        """``[K]`` squared pointwise residuals ``(log π_θ(y) − a(y) − c·g(y) + log Z)²`` of one prompt's responses.
+
+        The rule's step is ``log π'(y) = a(y) + c·g(y) − log Z`` with ``a`` its anchor combination (``mirror_loss``),
+        so this regression pins each sampled response's *absolute* log-probability, where the pairwise loss fixes only
+        differences (leaving a sequence model free to move mass onto responses nobody sampled). It is the rule's own
+        loss evaluated against a virtual partner ``y'`` with ``log π_θ(y') = 0``, every anchor ``= log Z`` and
+        ``g(y') = 0``: the anchor weights of every mirror rule sum to one, so ``a(y') = log Z``
+        (``tests/llm_bridge/test_pointwise_loss.py`` checks this for every bridged rule).
+        """
+        kw = dict(self.fixed)
+        for k in self.anchors:
+            a = anchors_y[k]
+            kw[f"log_pi_{k}_y"] = a
+            kw[f"log_pi_{k}_yp"] = torch.zeros_like(a) + torch.as_tensor(log_z, dtype=a.dtype, device=a.device)
+        zero = torch.zeros_like(log_pi_theta_y)
+        return self.fn(log_pi_theta_y, zero, target=win_rate.to(log_pi_theta_y.dtype), reduction="none", **kw)
+
+    def step_log_ratio(self, anchors_y: Mapping[str, torch.Tensor], win_rate: torch.Tensor) -> torch.Tensor:
+        """``s(y) = a(y) + c·g(y) − log π_t(y)``, the rule's unnormalised step as a log-ratio to ``π_t``
+        (``[K]``, float64), so ``Z = E_{y~π_t} e^{s(y)}``. Recovered from two evaluations of the loss at
+        ``θ = θ_t``: with ``r = −s``, ``(r + 1)² − r² − 1 = 2r``."""
+        lp_t = anchors_y["t"].double()
+        anc = {k: v.double() for k, v in anchors_y.items()}
+        g = win_rate.double()
+        q0 = self.pointwise(lp_t, anc, g, 0.0)
+        q1 = self.pointwise(lp_t, anc, g, 1.0)
+        return -(q1 - q0 - 1.0) / 2.0
+
+
 def make_sequence_loss(name: str, eta=None, beta=None, **options) -> SequenceLoss:
     """``make_solver(name, eta, beta, **options)`` for validation and defaults, then its loss as a
     :class:`SequenceLoss`."""

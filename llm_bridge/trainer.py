@@ -83,6 +83,14 @@ class TrainConfig:
             feedback). The K training responses are still sampled; only the opponents' sampling noise is removed,
             which separates a rule's last-iterate behaviour from estimation noise. Not for ``nash-md`` (its
             token-level mixture has no exact action distribution here).
+        loss_form: ``"pairwise"`` (default: the rule's loss on all pairs ``i < j`` of a prompt's responses) or
+            ``"pointwise"``: each response's absolute log-probability is regressed on the rule's step,
+            ``(log π_θ(y) − a(y) − c·g(y) + log Ẑ)²`` (:meth:`SequenceLoss.pointwise`), with
+            ``Ẑ = (1/K) Σ_k e^{s(y_k)}`` over the K on-policy samples (extra responses are fitted but not in Ẑ). The
+            pairwise loss fixes only differences of sampled log-probs, so a large answer space lets fitting move mass
+            onto responses nobody sampled; the pointwise form pins the sampled responses' mass (the generalisation
+            of SPPO's square loss, whose ``½`` stands in for ``log Z``). Needs on-policy pairs (no
+            ``pair_temperature`` / ``pair_top_p``).
         normalize_logprobs: length-normalised log-probs (SimPO/MNPO convention) instead of sums.
         generation_path: ``"auto"``, ``"plain"`` or ``"fast"``.
         share_prompt: run each prompt once for its K responses
@@ -117,6 +125,7 @@ class TrainConfig:
     pair_top_p: float | None = None
     extra_responses: tuple = ()
     feedback: str = "sampled"
+    loss_form: str = "pairwise"
     normalize_logprobs: bool = False
     generation_path: str = "auto"
     share_prompt: bool = True
@@ -140,6 +149,12 @@ class TrainConfig:
             raise ValueError(f"max_grad_norm must be ≥ 0; got {self.max_grad_norm!r}")
         if self.optimizer not in ("adamw", "sgd"):
             raise ValueError(f"optimizer must be 'adamw' or 'sgd'; got {self.optimizer!r}")
+        if self.loss_form not in ("pairwise", "pointwise"):
+            raise ValueError(f"loss_form must be 'pairwise' or 'pointwise'; got {self.loss_form!r}")
+        if self.loss_form == "pointwise" and (self.pair_temperature not in (None, self.temperature)
+                                              or self.pair_top_p not in (None, self.top_p)):
+            raise ValueError("loss_form = 'pointwise' estimates log Z from on-policy samples; it cannot be combined "
+                             "with pair_temperature / pair_top_p")
         if self.feedback not in ("sampled", "exact"):
             raise ValueError(f"feedback must be 'sampled' or 'exact'; got {self.feedback!r}")
         if self.bf16 not in ("auto", "yes", "no"):
@@ -179,6 +194,7 @@ class _Rollout:
     texts: list
     anchors: dict = field(default_factory=dict)
     win_rate: torch.Tensor | None = None
+    log_z: torch.Tensor | None = None
 
 
 class OnlineTrainer:
@@ -464,9 +480,36 @@ class OnlineTrainer:
             last = losses
         return float(np.mean(last)) if last else float("nan")
 
+    def _partition_weights(self, r: _Rollout) -> torch.Tensor:
+        """``[K_r]`` weights of the responses in ``Ẑ = Σ_k w_k e^{s(y_k)}``: ``1/K`` on the K on-policy samples, 0 on
+        the extra responses."""
+        K = self.config.samples_per_prompt
+        w = torch.zeros(len(r.responses), dtype=torch.float64)
+        w[:K] = 1.0 / K
+        return w
+
+    def _set_log_partition(self, r: _Rollout) -> None:
+        """``r.log_z = log Σ_k w_k e^{s(y_k)}`` for ``loss_form = "pointwise"`` (after ``r.win_rate`` is set)."""
+        if self.config.loss_form != "pointwise":
+            return
+        s = self.loss.step_log_ratio({k: v.cpu() for k, v in r.anchors.items()}, r.win_rate.cpu())
+        w = self._partition_weights(r)
+        keep = w > 0
+        r.log_z = torch.logsumexp(s[keep] + w[keep].log(), 0)
+
     def _pair_loss(self, rollouts: list[_Rollout]) -> torch.Tensor:
-        """Mean solver loss over all pairs ``i < j`` of the given prompts (one forward for all their responses)."""
+        """Mean solver loss over all pairs ``i < j`` of the given prompts (one forward for all their responses), or
+        the mean pointwise residual over their responses (``loss_form = "pointwise"``)."""
         lp = self._logprobs(self.model, rollouts, grad=True).float()
+        if self.config.loss_form == "pointwise":
+            dev, k0, sq = lp.device, 0, []
+            for r in rollouts:
+                K = len(r.responses)
+                anc = {k: r.anchors[k].to(dev).float() for k in self.loss.anchors}
+                sq.append(self.loss.pointwise(lp[k0:k0 + K], anc, r.win_rate.to(dev).float(),
+                                              r.log_z.to(dev).float()))
+                k0 += K
+            return torch.cat(sq).mean()
         ys, yps, ay, ayp, tg = [], [], {k: [] for k in self.loss.anchors}, {k: [] for k in self.loss.anchors}, []
         k0 = 0
         dev = lp.device
@@ -510,6 +553,7 @@ class OnlineTrainer:
         phases, opponent = self.loss.phases, self.loss.opponent
         for r in rollouts.values():
             r.win_rate = self._win_rates(r, opponent, phase=0)
+            self._set_log_partition(r)
         rollouts = self._share(rollouts)
         # 4) optimise
         if c.lr_final is not None:
@@ -528,6 +572,7 @@ class OnlineTrainer:
                 self._half_pi = self.game.exact_action_distribution(self.policy, self.unwrapped)
             for ctx in mine:  # opponents y'' ~ π_½
                 rollouts[ctx].win_rate = self._win_rates(rollouts[ctx], "half", phase=1)
+                self._set_log_partition(rollouts[ctx])
             self._half_pi = None
             rollouts = self._share({ctx: rollouts[ctx] for ctx in mine})
             self.unwrapped.load_state_dict(backup[0])  # restore θ_t and the optimizer state
