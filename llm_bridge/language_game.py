@@ -39,6 +39,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import weakref
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -321,20 +322,28 @@ def _vocab_size(model) -> int:
     return int(model.get_output_embeddings().weight.shape[0])
 
 
-_SURFACE_CACHE: dict = {}
+# Keyed by the tokenizer object itself, weakly: an ``id()`` key is reused once a tokenizer is garbage-collected, which
+# handed a later tokenizer the surfaces (and word boundaries) of an earlier one.
+_SURFACE_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def token_surfaces(tokenizer) -> list[str]:
     """The text each token adds when decoded after a letter token (special tokens decoded as text, as
     :meth:`SequencePolicy.decode` does): ``decode([ref, t])[len(decode([ref])):]``. Assumes a token's text does not
     depend on its left neighbour beyond that (true for byte-level BPE, Metaspace BPE and word-level tokenizers)."""
-    key = id(tokenizer)
-    if key not in _SURFACE_CACHE:
-        ref_ids = tokenizer("a", add_special_tokens=False)["input_ids"]
-        ref_text = tokenizer.decode(ref_ids)
-        texts = tokenizer.batch_decode([ref_ids + [t] for t in range(len(tokenizer))], skip_special_tokens=False)
-        _SURFACE_CACHE[key] = [tx[len(ref_text):] if tx.startswith(ref_text) else tx for tx in texts]
-    return _SURFACE_CACHE[key]
+    try:
+        return _SURFACE_CACHE[tokenizer]
+    except (KeyError, TypeError):  # TypeError: not weak-referenceable, computed every time
+        pass
+    ref_ids = tokenizer("a", add_special_tokens=False)["input_ids"]
+    ref_text = tokenizer.decode(ref_ids)
+    texts = tokenizer.batch_decode([ref_ids + [t] for t in range(len(tokenizer))], skip_special_tokens=False)
+    surfaces = [tx[len(ref_text):] if tx.startswith(ref_text) else tx for tx in texts]
+    try:
+        _SURFACE_CACHE[tokenizer] = surfaces
+    except TypeError:
+        pass
+    return surfaces
 
 
 def boundary_token_mask(tokenizer, model_vocab: int | None = None) -> torch.Tensor:

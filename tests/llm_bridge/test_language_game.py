@@ -158,3 +158,27 @@ def test_exact_distribution_with_kv_cache_equals_path_by_path_sums():
                 want[c, a] += np.exp(lp + torch.logsumexp(nxt[boundary], -1).item())
     want[:, 3] = 1 - want[:, :3].sum(-1)
     np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_token_surfaces_cache_does_not_outlive_its_tokenizer():
+    """Regression: the cache was keyed by ``id(tokenizer)``; once a tokenizer was collected, a new one could get its
+    id and with it the old surfaces, so word boundaries (and the exact action distribution) came from the wrong
+    vocabulary. The test suite hit it as an order-dependent failure of the exact-feedback test."""
+    import gc
+
+    from nashlab.llm_bridge import language_game as lg
+    from nashlab.llm_bridge.tokenizer import word_tokenizer
+
+    a = word_tokenizer(["rock", "paper", "scissors", "hello"])
+    first = lg.token_surfaces(a)
+    assert lg.token_surfaces(a) is first  # cached while alive
+    n = len(lg._SURFACE_CACHE)
+    del a
+    gc.collect()
+    assert len(lg._SURFACE_CACHE) == n - 1
+    b = word_tokenizer(["hello", ".", "scissors", "rock", "paper", "!"])
+    ref_ids = b("a", add_special_tokens=False)["input_ids"]
+    ref = b.decode(ref_ids)
+    want = [t[len(ref):] if t.startswith(ref) else t
+            for t in b.batch_decode([ref_ids + [i] for i in range(len(b))], skip_special_tokens=False)]
+    assert lg.token_surfaces(b) == want
