@@ -101,46 +101,104 @@ def bench_generation(device, size):
     return out
 
 
-def bench_train_step(device, size):
-    model = _llama(size["vocab"], size["t_hidden"], size["t_layers"], size["t_heads"], size["t_inter"], device=device)
-    ref = _llama(size["vocab"], size["t_hidden"], size["t_layers"], size["t_heads"], size["t_inter"], device=device,
-                 dtype=torch.bfloat16 if device.type == "cuda" else torch.float32)
+def _adamw(model, device):
+    """AdamW as the trainer builds it (fused kernel on CUDA)."""
+    from nashlab.llm_bridge.trainer import adamw
+
+    return adamw([p for p in model.parameters() if p.requires_grad], lr=1e-5, weight_decay=0.0, betas=(0.9, 0.999))
+
+
+def bench_train_step(device, size, compile_model=False):
+    """MFU of one training step, three ways on the same model, batch and sequences, side by side:
+
+    * ``plain``: float32 master weights under bf16 autocast, every position through the LM head, the full ``[B, T, V]``
+      logits cast to float32 for one log-softmax, for-each AdamW (the issue's ~25% baseline);
+    * ``nashlab``: the trainer's path: :func:`nashlab.llm_bridge.policy.sequence_logprobs` (LM head on response
+      positions only, chunked float32 log-softmax) for the policy and the reference, AdamW as the trainer builds it;
+    * ``nashlab_compiled``: the same with both models under ``torch.compile`` (CUDA, or ``--compile`` on CPU).
+
+    FLOPs are counted for the work each path needs: ``6·N_body·B·T`` for the policy's fwd+bwd and ``2·N_body·B·T`` for
+    the reference forward, plus the LM head (``6·`` / ``2·N_head·B·positions``, where positions = ``T`` for plain and
+    ``L + 1`` response positions for nashlab) and attention (``12·L·h·T²·B`` fwd+bwd, a third of it forward only).
+    Each path's MFU is its own FLOPs over its time over the peak; the ratio is of times (the plain path does a little
+    more work: the LM head on prompt positions, 1/8 of the positions here).
+    """
+    from nashlab.llm_bridge.policy import SequenceBatch, sequence_logprobs
+
+    make = lambda dtype: _llama(size["vocab"], size["t_hidden"], size["t_layers"], size["t_heads"],  # noqa: E731
+                                size["t_inter"], device=device, dtype=dtype)
+    cuda = device.type == "cuda"
+    model, ref = make(torch.float32), make(torch.bfloat16 if cuda else torch.float32)
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    B, T = size["t_batch"], size["t_seq"]
-    ids = torch.randint(3, size["vocab"], (B, T), device=device)
-    n_params = sum(p.numel() for p in model.parameters() if p.dim() > 1) - model.get_input_embeddings().weight.numel()
+    B, T, R = size["t_batch"], size["t_seq"], size["t_response"]
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(3, size["vocab"], (B, T), generator=g).to(device)
+    att = torch.ones_like(ids)
+    rmask = torch.zeros_like(ids, dtype=torch.bool)
+    rmask[:, T - R:] = True
+    batch = SequenceBatch(ids, att, rmask, torch.arange(T, device=device).expand(B, T).contiguous(), "left")
+    head = model.get_output_embeddings().weight.numel()
+    body = sum(p.numel() for p in model.parameters() if p.dim() > 1) - model.get_input_embeddings().weight.numel() \
+        - head
     L, h = size["t_layers"], size["t_hidden"]
     attn = 12 * L * h * T * T * B  # QKᵀ and AV, fwd+bwd (causal halving ignored, as in the PaLM MFU convention)
-    flops = 6 * n_params * B * T + attn + 2 * n_params * B * T + attn / 3
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu",
-                                                                                                          enabled=False)
+    useful = 8 * body * B * T + 8 * head * B * (R + 1) + attn + attn / 3
+    plain_flops = 8 * body * B * T + 8 * head * B * T + attn + attn / 3
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else \
+        (lambda: torch.autocast("cpu", enabled=False))
 
-    def step():
-        with torch.no_grad(), autocast:
-            ref_logits = ref(input_ids=ids).logits
-        with autocast:
-            logits = model(input_ids=ids).logits
-        lp = torch.log_softmax(logits.float(), -1)[..., :-1, :].gather(-1, ids[:, 1:, None]).sum()
-        loss = -lp / (B * T) + 0.0 * ref_logits.float().mean()
+    def plain_step(m, r, opt):
+        with torch.no_grad(), autocast():
+            ref_logits = r(input_ids=ids).logits
+        with autocast():
+            logits = m(input_ids=ids).logits
+        lp = torch.log_softmax(logits.float(), -1)[..., :-1, :].gather(-1, ids[:, 1:, None]).squeeze(-1)
+        loss = -(lp * rmask[:, 1:]).sum() / (B * R) + 0.0 * ref_logits.float().mean()
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    sec = _time(step, device, size["repeats"])
-    out = {"train_params": n_params, "train_tokens_per_step": B * T, "train_step_seconds": sec,
-           "train_flops_per_second": flops / sec}
-    out["train_mfu"] = flops / sec / H100_BF16_PEAK if device.type == "cuda" else None
+    def nashlab_step(m, r, opt):
+        with torch.no_grad(), autocast():
+            ref_lp = sequence_logprobs(r, batch)
+        with autocast():
+            lp = sequence_logprobs(m, batch)
+        loss = ((lp - ref_lp) ** 2).mean() / R
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    out = {"train_params": body + head, "train_tokens_per_step": B * T, "train_response_tokens": R,
+           "train_plain_flops": plain_flops, "train_useful_flops": useful}
+    variants = [("plain", plain_step, False), ("nashlab", nashlab_step, False)]
+    if cuda or compile_model:
+        variants.append(("nashlab_compiled", nashlab_step, True))
+    for name, fn, comp in variants:
+        m, r = (torch.compile(model), torch.compile(ref)) if comp else (model, ref)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-5) if name == "plain" else _adamw(model, device)
+        try:
+            sec = _time(lambda: fn(m, r, opt), device, size["repeats"])
+        except Exception as exc:  # noqa: BLE001 - report, keep benchmarking
+            out[f"train_{name}_error"] = f"{type(exc).__name__}: {exc}"[:300]
+            sec = float("nan")
+        out[f"train_{name}_seconds"] = sec
+        flops = plain_flops if name == "plain" else useful
+        out[f"train_{name}_flops_per_second"] = flops / sec
+        out[f"train_{name}_mfu"] = flops / sec / H100_BF16_PEAK if cuda else None
+        del opt
+    out["ratio_train_nashlab_vs_plain"] = out["train_plain_seconds"] / out["train_nashlab_seconds"]
+    if "train_nashlab_compiled_seconds" in out:
+        out["ratio_train_compiled_vs_plain"] = out["train_plain_seconds"] / out["train_nashlab_compiled_seconds"]
     return out
 
 
 SIZES = {
     "cuda": dict(vocab=32000, hidden=1024, layers=24, heads=16, inter=2816, batch=64, prompt=128, new=256,
                  dtype=torch.bfloat16, repeats=3,
-                 t_hidden=2048, t_layers=24, t_heads=16, t_inter=5504, t_batch=8, t_seq=1024),
+                 t_hidden=2048, t_layers=24, t_heads=16, t_inter=5504, t_batch=8, t_seq=1024, t_response=896),
     "cpu": dict(vocab=1000, hidden=256, layers=4, heads=4, inter=704, batch=8, prompt=32, new=32,
                 dtype=torch.float32, repeats=2,
-                t_hidden=256, t_layers=4, t_heads=4, t_inter=704, t_batch=4, t_seq=128),
+                t_hidden=256, t_layers=4, t_heads=4, t_inter=704, t_batch=4, t_seq=128, t_response=96),
 }
 
 
@@ -148,6 +206,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--device", default=None, help="cuda or cpu (default: cuda if visible)")
+    ap.add_argument("--compile", action="store_true", help="also time the torch.compile'd training step on CPU "
+                    "(always on CUDA)")
     args = ap.parse_args(argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     size = SIZES["cuda" if device.type == "cuda" else "cpu"]
@@ -155,20 +215,28 @@ def main(argv=None) -> int:
            "threads": torch.get_num_threads(),
            "size": {k: (str(v) if isinstance(v, torch.dtype) else v) for k, v in size.items()}}
     res.update(bench_generation(device, size))
-    res.update(bench_train_step(device, size))
+    res.update(bench_train_step(device, size, compile_model=args.compile))
     print(f"device: {res['device']}  (problem: {'issue-sized' if device.type == 'cuda' else 'CPU-scaled'})")
     print(f"generation, batch {size['batch']}, prompt {size['prompt']}, {size['new']} new tokens (tokens/s):")
     for k in ("plain_generate", "static_cache_generate", "fast_path", "fast_path_shared_prompt"):
         print(f"  {k:26s} {res[k]:12.1f}")
     print(f"  ratio fast/plain            {res['ratio_fast_vs_plain']:.2f}x")
     print(f"  ratio fast/static-cache     {res['ratio_fast_vs_static']:.2f}x")
-    print(f"training step ({res['train_params'] / 1e6:.1f}M params, {res['train_tokens_per_step']} tokens, with the "
-          f"reference forward): {res['train_step_seconds'] * 1e3:.1f} ms, "
-          f"{res['train_flops_per_second'] / 1e9:.1f} GFLOP/s")
-    if device.type == "cuda":
-        print(f"  MFU (H100 bf16 peak 989 TFLOP/s): {100 * res['train_mfu']:.1f}%")
-    else:
-        print("  MFU: not measured (no CUDA); GPU generation figures: not measured (no CUDA)")
+    print(f"training step ({res['train_params'] / 1e6:.1f}M params, batch {size['t_batch']} × {size['t_seq']} tokens, "
+          f"{size['t_response']} of them response, with the reference forward):")
+    for name in ("plain", "nashlab", "nashlab_compiled"):
+        if f"train_{name}_seconds" not in res:
+            continue
+        mfu = res[f"train_{name}_mfu"]
+        mfu = f"MFU {100 * mfu:5.1f}%" if mfu is not None else "MFU not measured (no CUDA)"
+        err = f"  [{res[f'train_{name}_error']}]" if f"train_{name}_error" in res else ""
+        print(f"  {name:18s} {res[f'train_{name}_seconds'] * 1e3:9.1f} ms  "
+              f"{res[f'train_{name}_flops_per_second'] / 1e9:10.1f} GFLOP/s  {mfu}{err}")
+    print(f"  ratio nashlab/plain         {res['ratio_train_nashlab_vs_plain']:.2f}x (step time)")
+    if "ratio_train_compiled_vs_plain" in res:
+        print(f"  ratio compiled/plain        {res['ratio_train_compiled_vs_plain']:.2f}x (step time)")
+    if device.type != "cuda":
+        print("  GPU figures (generation on the issue's problem, MFU on an H100): not measured (no CUDA)")
     if args.json:
         print(json.dumps(res, default=str))
     return 0

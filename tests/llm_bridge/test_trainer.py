@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from helpers import state, tiny_run
-from nashlab.llm_bridge.trainer import TrainConfig, derive_seed
+from nashlab.llm_bridge.trainer import TrainConfig, adamw, derive_seed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -163,6 +163,32 @@ def test_reset_optimizer_zeroes_adam_moments_each_iteration():
     per_iter = 2 * (4 // 2)  # epochs × (contexts / prompts_per_step)
     assert steps(fresh) == {per_iter}
     assert steps(carried) == {3 * per_iter}
+
+
+def _adamw_run(device, fused_helper):
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(64, 32, device=device))
+    opt = adamw([w], lr=1e-2, weight_decay=0.01, betas=(0.9, 0.99)) if fused_helper else \
+        torch.optim.AdamW([w], lr=1e-2, weight_decay=0.01, betas=(0.9, 0.99), foreach=False)
+    x = torch.randn(16, 64, device=device)
+    for _ in range(5):
+        opt.zero_grad()
+        ((x @ w).tanh() ** 2).mean().backward()
+        opt.step()
+    return opt, w.detach().cpu()
+
+
+def test_adamw_keeps_the_default_implementation_on_cpu():
+    opt, w = _adamw_run("cpu", True)
+    assert not opt.defaults.get("fused")
+    assert torch.equal(w, _adamw_run("cpu", False)[1])  # the same AdamW update, bit for bit
+
+
+@pytest.mark.gpu
+def test_adamw_is_fused_on_cuda_and_makes_the_same_update():
+    opt, w = _adamw_run("cuda", True)
+    assert opt.defaults["fused"] is True
+    torch.testing.assert_close(w, _adamw_run("cuda", False)[1], rtol=1e-5, atol=1e-6)
 
 
 def test_exact_feedback_is_the_limit_of_sampled_win_rates():
