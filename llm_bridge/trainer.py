@@ -97,6 +97,9 @@ class TrainConfig:
             (:func:`~nashlab.llm_bridge.policy.shared_prompt_logprobs`; single process only — under DDP the padded
             batch is used, as DDP expects one forward per backward).
         bf16: ``"auto"`` (on CUDA), ``"yes"``, ``"no"``.
+        compile: score and train through ``torch.compile`` (inductor, dynamic shapes): the fit's forward and backward
+            and the π_t / π_ref anchor forwards. A GPU throughput option (``scripts/bench_llm.py`` times it); the
+            log-probs are those of the eager model up to float rounding.
         seed: all randomness derives from it.
         checkpoint_every: iterations between checkpoints (0: only at the end).
     """
@@ -130,6 +133,7 @@ class TrainConfig:
     generation_path: str = "auto"
     share_prompt: bool = True
     bf16: str = "auto"
+    compile: bool = False
     seed: int = 0
     checkpoint_every: int = 1
 
@@ -141,6 +145,9 @@ class TrainConfig:
         for name, lo in [("iterations", 1), ("samples_per_prompt", 2), ("opponent_samples", 1), ("epochs", 1),
                          ("prompts_per_step", 1), ("grad_accum", 1), ("max_new_tokens", 1), ("checkpoint_every", 0)]:
             pos_int(name, lo)
+        for name in ("reset_optimizer", "normalize_logprobs", "share_prompt", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false; got {getattr(self, name)!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a finite number > 0; got {self.lr!r}")
         if self.lr_final is not None and not (self.lr_final > 0 and math.isfinite(self.lr_final)):
@@ -176,6 +183,9 @@ class TrainConfig:
             if k in d:
                 d[k] = tuple(d[k])
         return cls(**d)
+
+
+COMPILE_BACKEND = "inductor"  # the CPU tests swap in "aot_eager": same capture and autograd, no kernel codegen
 
 
 def adamw(params, *, lr: float, weight_decay: float, betas) -> torch.optim.AdamW:
@@ -258,6 +268,10 @@ class OnlineTrainer:
         opt = self._make_optimizer(model)
         self.model, self.optimizer = accelerator.prepare(model, opt)
         self.model.eval()
+        # compiled views share the modules' parameters; checkpoints and sampling use the modules themselves
+        compiled = lambda m: torch.compile(m, backend=COMPILE_BACKEND, dynamic=True)  # noqa: E731
+        self._fit_model = compiled(self.model) if config.compile else self.model
+        self._ref_scorer = compiled(self.ref_model) if config.compile else self.ref_model
         self.prompt_ids = [policy.encode_prompt(p) for p in game.prompts]
         self.iteration = 0
         self.history: list[dict] = []
@@ -310,8 +324,8 @@ class OnlineTrainer:
     def _anchor_logprobs(self, rollouts: list[_Rollout]) -> None:
         """Fill ``rollout.anchors[key]`` (``[K]``) for every key the loss reads, under the current (π_t) model."""
         needed = set(self.loss.anchors) | {"t", "ref"}  # t and ref also feed the KL metric
-        out = {"t": self._logprobs(self.unwrapped, rollouts),
-               "ref": self._logprobs(self.ref_model, rollouts)}
+        out = {"t": self._logprobs(self._fit_model if self.config.compile else self.unwrapped, rollouts),
+               "ref": self._logprobs(self._ref_scorer, rollouts)}
         if needed & {"hist", "opp"}:
             # columns π_t, π_{t-1}, ...: [N, 1 + histories]; a state shared by several slots is scored once
             cols, seen = [out["t"]], {}
@@ -511,7 +525,7 @@ class OnlineTrainer:
     def _pair_loss(self, rollouts: list[_Rollout]) -> torch.Tensor:
         """Mean solver loss over all pairs ``i < j`` of the given prompts (one forward for all their responses), or
         the mean pointwise residual over their responses (``loss_form = "pointwise"``)."""
-        lp = self._logprobs(self.model, rollouts, grad=True).float()
+        lp = self._logprobs(self._fit_model, rollouts, grad=True).float()
         if self.config.loss_form == "pointwise":
             dev, k0, sq = lp.device, 0, []
             for r in rollouts:

@@ -185,7 +185,6 @@ def bench_train_step(device, size, compile_model=False):
         flops = plain_flops if name == "plain" else useful
         out[f"train_{name}_flops_per_second"] = flops / sec
         out[f"train_{name}_mfu"] = flops / sec / H100_BF16_PEAK if cuda else None
-        del opt
     out["ratio_train_nashlab_vs_plain"] = out["train_plain_seconds"] / out["train_nashlab_seconds"]
     if "train_nashlab_compiled_seconds" in out:
         out["ratio_train_compiled_vs_plain"] = out["train_plain_seconds"] / out["train_nashlab_compiled_seconds"]

@@ -85,7 +85,7 @@ def test_seeds_are_addressable():
 
 
 @pytest.mark.parametrize("bad", [dict(samples_per_prompt=1), dict(lr=0.0), dict(optimizer="rmsprop"),
-                                 dict(prompts_per_step=3, grad_accum=2), dict(iterations=0)])
+                                 dict(prompts_per_step=3, grad_accum=2), dict(iterations=0), dict(compile="yes")])
 def test_config_refuses_bad_values(bad):
     with pytest.raises(ValueError):
         TrainConfig(**bad)
@@ -189,6 +189,34 @@ def test_adamw_is_fused_on_cuda_and_makes_the_same_update():
     opt, w = _adamw_run("cuda", True)
     assert opt.defaults["fused"] is True
     torch.testing.assert_close(w, _adamw_run("cuda", False)[1], rtol=1e-5, atol=1e-6)
+
+
+def _compiled_matches_eager(rtol):
+    eager = tiny_run("egpo", iterations=2)
+    compiled = tiny_run("egpo", iterations=2, compile=True)
+    assert compiled._fit_model is not compiled.model and eager._fit_model is eager.model
+    he, hc = eager.train(), compiled.train()
+    for a, b in zip(he, hc):
+        for k in ("loss", "duality_gap", "kl_to_ref", "win_rate_vs_ref"):
+            assert b[k] == pytest.approx(a[k], rel=rtol, abs=rtol, nan_ok=True), (k, a[k], b[k])
+    for k, v in state(eager).items():
+        torch.testing.assert_close(state(compiled)[k], v, rtol=rtol, atol=rtol)
+
+
+def test_compile_trains_the_same_model(monkeypatch):
+    """``compile = true`` routes the fit and the anchor forwards through ``torch.compile`` (dynamic shapes: every
+    batch has its own length); two EGPO iterations then give the eager run's metrics and weights. The CPU test uses
+    the ``aot_eager`` backend (the same graph capture and compiled autograd, without inductor's code generation,
+    which takes minutes on CPU); the GPU test below uses inductor."""
+    import nashlab.llm_bridge.trainer as trainer
+
+    monkeypatch.setattr(trainer, "COMPILE_BACKEND", "aot_eager")
+    _compiled_matches_eager(1e-5)
+
+
+@pytest.mark.gpu
+def test_compile_with_inductor_on_cuda_trains_the_same_model():
+    _compiled_matches_eager(1e-3)
 
 
 def test_exact_feedback_is_the_limit_of_sampled_win_rates():
