@@ -13,8 +13,9 @@ One iteration ``t`` (numbered steps match the code):
    parameters and optimizer state to ``θ_t``, re-estimate ``ĝ(y_i) = (1/M) Σ_m o(y_i ≻ y''_m)`` and optimise again
    (see :mod:`nashlab.llm_bridge.losses`); ``nash-md`` takes its opponents from the token-level mixture.
 5. Metrics (main process): exact action distribution of the language game → ``duality_gap``, ``reg_duality_gap``,
-   ``kl_to_nash``, and the same of the suffix-average policy (``avg_*``, :meth:`OnlineTrainer._suffix_average`); ``win_rate_vs_ref = mean_c πᵀP⁺π_ref``; ``kl_to_ref`` (sequence level, the Monte-Carlo estimate
-   ``mean log π_t(y)/π_ref(y)`` over the samples ``y ~ π_t``) and ``action_kl_to_ref``; loss; tokens/s. Written to
+   ``kl_to_nash``, and the same of the suffix-average policy (``avg_*``, :meth:`OnlineTrainer._suffix_average`); ``win_rate_vs_ref = mean_c πᵀP⁺π_ref``; ``kl_to_ref`` (sequence level: the Monte-Carlo estimate
+   ``mean log π_{t+1}(y)/π_ref(y)`` over ``kl_samples`` fresh samples ``y ~ π_{t+1}`` per prompt, so every metric of
+   a row is of the same policy) and ``action_kl_to_ref``; loss; tokens/s. Written to
    ``metrics.csv`` and TensorBoard (``tb/``).
 6. Checkpoint (``checkpoint/``): safetensors weights (policy, reference, histories), optimizer state, ``state.json``
    (iteration, metrics so far, config), RNG states (torch, numpy, python, judge). Resuming gives the same numbers as an
@@ -75,8 +76,7 @@ class TrainConfig:
         extra_responses: texts added to every prompt's K responses (e.g. a game's move words), also part of ρ.
             The loss's minimiser is the rule's step for any full-support pair distribution ρ, provided the targets
             estimate ``g(y) − g(y')`` against on-policy opponents: whenever ρ ≠ π_t (either option set), the win
-            rates use ``opponent_samples`` fresh samples of π_t instead of the leave-one-out self-play estimate,
-            and ``kl_to_ref`` (a Monte-Carlo estimate over on-policy samples) is reported as NaN.
+            rates use ``opponent_samples`` fresh samples of π_t instead of the leave-one-out self-play estimate.
         feedback: ``"sampled"`` (default: win rates estimated from judged samples, as above) or ``"exact"``: with
             the known-Nash judge of the trainer's game, ``ĝ(y_i) = Σ_a P⁺[a(y_i), a] π_opp(a)`` from the opponent's
             exact action distribution (the expectation of the sampled estimate; the tabular solvers' exact
@@ -100,6 +100,8 @@ class TrainConfig:
         compile: score and train through ``torch.compile`` (inductor, dynamic shapes): the fit's forward and backward
             and the π_t / π_ref anchor forwards. A GPU throughput option (``scripts/bench_llm.py`` times it); the
             log-probs are those of the eager model up to float rounding.
+        kl_samples: fresh samples of the updated policy per prompt for the ``kl_to_ref`` estimate (their own seed
+            stream: they never change the training draws); ``None``: ``samples_per_prompt``; 0: not estimated (NaN).
         seed: all randomness derives from it.
         checkpoint_every: iterations between checkpoints (0: only at the end).
     """
@@ -134,6 +136,7 @@ class TrainConfig:
     share_prompt: bool = True
     bf16: str = "auto"
     compile: bool = False
+    kl_samples: int | None = None
     seed: int = 0
     checkpoint_every: int = 1
 
@@ -145,6 +148,8 @@ class TrainConfig:
         for name, lo in [("iterations", 1), ("samples_per_prompt", 2), ("opponent_samples", 1), ("epochs", 1),
                          ("prompts_per_step", 1), ("grad_accum", 1), ("max_new_tokens", 1), ("checkpoint_every", 0)]:
             pos_int(name, lo)
+        if self.kl_samples is not None:
+            pos_int("kl_samples", 0)
         for name in ("reset_optimizer", "normalize_logprobs", "share_prompt", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false; got {getattr(self, name)!r}")
@@ -185,6 +190,7 @@ class TrainConfig:
         return cls(**d)
 
 
+KL_SAMPLE_PHASE = 900  # seed stream of the kl_to_ref samples (training draws use phases < 100)
 COMPILE_BACKEND = "inductor"  # the CPU tests swap in "aot_eager": same capture and autograd, no kernel codegen
 
 
@@ -344,9 +350,11 @@ class OnlineTrainer:
             r.anchors = {key: v[k0:k0 + K] for key, v in out.items()}
             k0 += K
 
-    def _logprobs(self, model, rollouts: list[_Rollout], grad: bool = False) -> torch.Tensor:
-        """``[Σ K]`` sequence log-probs of the rollouts' responses (in order) under ``model``."""
-        norm = self.config.normalize_logprobs
+    def _logprobs(self, model, rollouts: list[_Rollout], grad: bool = False, normalize: bool | None = None
+                  ) -> torch.Tensor:
+        """``[Σ K]`` sequence log-probs of the rollouts' responses (in order) under ``model`` (length-normalised as
+        the config says, unless ``normalize`` is given)."""
+        norm = self.config.normalize_logprobs if normalize is None else normalize
         ctx = _nullcontext() if grad else torch.no_grad()
         with ctx, self.accelerator.autocast():
             if self.config.share_prompt and self.world == 1:
@@ -609,16 +617,27 @@ class OnlineTrainer:
             self.history_states = ([pre] + self.history_states)[:self.histories]
         self.iteration += 1
         # 5) metrics
-        kl_terms = [(rollouts[ctx].anchors["t"] - rollouts[ctx].anchors["ref"]).mean() for ctx in mine]
-        kl_to_ref = float(self._gather_mean(kl_terms)) if self.on_policy_pairs else float("nan")
         metrics = {"iteration": self.iteration, "loss": loss,
-                   "kl_to_ref": kl_to_ref,
+                   "kl_to_ref": self._kl_to_ref(mine),
                    # generation throughput of this process (all processes decode the same amount)
                    "tokens_per_second": self._gen_tokens * self.world / max(self._gen_seconds, 1e-9),
                    "seconds": time.perf_counter() - t0}
         metrics.update(self.evaluate())
         self.history.append(metrics)
         return metrics
+
+    def _kl_to_ref(self, contexts: Sequence[int]) -> float:
+        """``KL(π‖π_ref) = E_{y~π}[log π(y) − log π_ref(y)]`` of the current policy, sequence level (unnormalised
+        log-probs), by the mean over ``kl_samples`` fresh samples per prompt, averaged over prompts."""
+        c = self.config
+        n = c.samples_per_prompt if c.kl_samples is None else c.kl_samples
+        if n == 0:
+            return float("nan")
+        samples = self._sample(self.unwrapped, contexts, n, phase=KL_SAMPLE_PHASE)
+        rollouts = [_Rollout(ctx, s, []) for ctx, s in zip(contexts, samples)]
+        diff = self._logprobs(self.unwrapped, rollouts, normalize=False) - \
+            self._logprobs(self._ref_scorer, rollouts, normalize=False)
+        return self._gather_mean(list(diff.view(len(contexts), n).mean(-1)))
 
     def _gather_mean(self, values: list[torch.Tensor]) -> float:
         v = torch.stack(values).float().to(self.accelerator.device) if values else torch.zeros(0)
