@@ -101,7 +101,7 @@ def bench_generation(device, size):
     return out
 
 
-def _adamw(model, device):
+def _adamw(model):
     """AdamW as the trainer builds it (fused kernel on CUDA)."""
     from nashlab.llm_bridge.trainer import adamw
 
@@ -175,7 +175,7 @@ def bench_train_step(device, size, compile_model=False):
         variants.append(("nashlab_compiled", nashlab_step, True))
     for name, fn, comp in variants:
         m, r = (torch.compile(model), torch.compile(ref)) if comp else (model, ref)
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-5) if name == "plain" else _adamw(model, device)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-5) if name == "plain" else _adamw(model)
         try:
             sec = _time(lambda: fn(m, r, opt), device, size["repeats"])
         except Exception as exc:  # noqa: BLE001 - report, keep benchmarking
