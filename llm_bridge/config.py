@@ -22,6 +22,7 @@ Unknown keys are refused with the list of valid ones. Sections:
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -42,22 +43,172 @@ def _check_keys(section: dict, valid: set, name: str) -> None:
         raise ValueError(f"unknown key(s) {', '.join(unknown)} in [{name}]; valid: {', '.join(sorted(valid))}")
 
 
+#: Tables a config must have: what is trained, on which game (the other tables have usable defaults).
+REQUIRED_TABLES = {"model": "which model to train: source = 'tiny', 'path' or 'smollm2'",
+                   "game": "the language game: kind = 'cyclic' or 'custom'"}
+
+
 def load_config(path: str) -> dict:
-    """Parse a TOML run file and check its keys (values are checked when the run is built)."""
+    """Parse a TOML run file and validate it: its keys, and the value of every ``[model]``, ``[game]``, ``[judge]``
+    and ``[train]`` key (also merged with each ``[solvers.<name>]`` table), each error naming its key."""
     import tomllib
 
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"config path is a directory, not a TOML file: {path}")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file {path!r} not found")
+        raise FileNotFoundError(f"config file not found: {path}")
     with open(path, "rb") as f:
-        try:
-            cfg = tomllib.load(f)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: invalid TOML: {exc}") from None
+        raw = f.read()
+    try:
+        cfg = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML (not UTF-8 text: {exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML ({exc})") from None
     _check_keys(cfg, TOP_KEYS, "top level")
-    _check_keys(cfg.get("model", {}), MODEL_KEYS, "model")
-    _check_keys(cfg.get("game", {}), GAME_KEYS, "game")
-    _check_keys(cfg.get("judge", {}), JUDGE_KEYS, "judge")
+    for name in ("model", "game", "judge", "train", "solvers"):
+        if name in cfg and not isinstance(cfg[name], dict):
+            raise ValueError(f"{path}: {name} must be a table ([{name}]); got {cfg[name]!r}")
+    for name, valid in (("model", MODEL_KEYS), ("game", GAME_KEYS), ("judge", JUDGE_KEYS)):
+        _check_keys(cfg.get(name, {}), valid, name)
+    for name, what in REQUIRED_TABLES.items():
+        if name not in cfg:
+            raise ValueError(f"{path}: the [{name}] table is missing ({what})")
+    model_section(cfg["model"])
+    game_section(cfg["game"])
+    judge_section(cfg.get("judge", {}))
+    train_config(cfg)
+    for solver in cfg.get("solvers", {}):
+        train_config(cfg, solver)
     return cfg
+
+
+# ------------------------------------------------------------------------------------ value checks (key named)
+
+def _int(sec: str, key: str, v, lo: int = 1) -> int:
+    if not (isinstance(v, int) and not isinstance(v, bool) and v >= lo):
+        raise ValueError(f"[{sec}] {key} must be an integer ≥ {lo}; got {v!r}")
+    return v
+
+
+def _float(sec: str, key: str, v, lo: float | None = None) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (lo is not None and v < lo):
+        cond = f" ≥ {lo:g}" if lo is not None else ""
+        raise ValueError(f"[{sec}] {key} must be a finite number{cond}; got {v!r}")
+    return float(v)
+
+
+def _bool(sec: str, key: str, v) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"[{sec}] {key} must be true or false; got {v!r}")
+    return v
+
+
+def _str(sec: str, key: str, v, choices: tuple | None = None) -> str:
+    if not isinstance(v, str) or not v or (choices is not None and v not in choices):
+        want = " or ".join(repr(c) for c in choices) if choices else "a non-empty string"
+        raise ValueError(f"[{sec}] {key} must be {want}; got {v!r}")
+    return v
+
+
+def model_section(m: dict) -> dict:
+    """``[model]`` checked and completed with its defaults (the form a run folder stores and compares)."""
+    _check_keys(m, MODEL_KEYS, "model")
+    out = {"source": _str("model", "source", m.get("source", "tiny"), ("tiny", "path", "smollm2")),
+           "dtype": _str("model", "dtype", m.get("dtype", "float32"), ("float32", "bfloat16")),
+           "device": _str("model", "device", m.get("device", "auto"))}
+    if not (out["device"] in ("auto", "cpu", "cuda") or out["device"].startswith("cuda:")):
+        raise ValueError(f"[model] device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {out['device']!r}")
+    if "threads" in m:
+        out["threads"] = _int("model", "threads", m["threads"])
+    if out["source"] == "tiny":
+        out.update(family=_str("model", "family", m.get("family", "llama"), ("llama", "qwen2", "gpt2")),
+                   hidden=_int("model", "hidden", m.get("hidden", 64)),
+                   layers=_int("model", "layers", m.get("layers", 2)),
+                   heads=_int("model", "heads", m.get("heads", 4)),
+                   max_positions=_int("model", "max_positions", m.get("max_positions", 64)),
+                   seed=_int("model", "seed", m.get("seed", 0), 0),
+                   chat_template=_bool("model", "chat_template", m.get("chat_template", False)))
+        if "intermediate" in m:
+            out["intermediate"] = _int("model", "intermediate", m["intermediate"])
+        if out["hidden"] % out["heads"]:
+            raise ValueError(f"[model] hidden must be divisible by heads; got hidden = {out['hidden']}, "
+                             f"heads = {out['heads']}")
+    else:
+        if out["source"] == "path":
+            if "path" not in m:
+                raise ValueError("[model] source = 'path' needs 'path'")
+            out["path"] = _str("model", "path", m["path"])
+        if "gguf_file" in m:
+            out["gguf_file"] = _str("model", "gguf_file", m["gguf_file"])
+        out["chat_template"] = _bool("model", "chat_template", m.get("chat_template", out["source"] == "smollm2"))
+    ignored = sorted(k for k in m if k not in out)
+    if ignored:
+        raise ValueError(f"[model] {ignored[0]} does not apply to source = {out['source']!r}")
+    return out
+
+
+def game_section(g: dict) -> dict:
+    """``[game]`` checked and completed with its defaults."""
+    _check_keys(g, GAME_KEYS, "game")
+    kind = _str("game", "kind", g.get("kind", "cyclic"), ("cyclic", "custom"))
+    out = {"kind": kind, "beta": _float("game", "beta", g.get("beta", 0.0), 0.0)}
+    if kind == "cyclic":
+        out.update(num_actions=_int("game", "num_actions", g.get("num_actions", 3), 2),
+                   contexts=_int("game", "contexts", g.get("contexts", 4)),
+                   generator=_str("game", "generator", g.get("generator", "cyclic")),
+                   seed=_int("game", "seed", g.get("seed", 0), 0),
+                   capitalised=_bool("game", "capitalised", g.get("capitalised", True)),
+                   margin=_float("game", "margin", g.get("margin", 1.0)))
+    else:
+        for key in ("prompts", "actions"):
+            if key not in g:
+                raise ValueError(f"[game] kind = 'custom' needs '{key}'")
+            if not isinstance(g[key], list) or not g[key]:
+                raise ValueError(f"[game] {key} must be a non-empty list; got {g[key]!r}")
+        out["prompts"] = [_str("game", "prompts", p) for p in g["prompts"]]
+        out["actions"] = [[_str("game", "actions", a)] if isinstance(a, str)
+                          else [_str("game", "actions", w) for w in (a if isinstance(a, list) else [a])]
+                          for a in g["actions"]]
+        if "P" in g:
+            out["P"] = g["P"]
+        else:
+            out["generator"] = _str("game", "generator", g.get("generator", "cyclic"))
+            params = g.get("generator_params", {})
+            if not isinstance(params, dict):
+                raise ValueError(f"[game] generator_params must be a table; got {params!r}")
+            out["generator_params"] = params
+    ignored = sorted(k for k in g if k not in out)
+    if ignored:
+        raise ValueError(f"[game] {ignored[0]} does not apply to kind = {kind!r}")
+    return out
+
+
+def judge_section(j: dict) -> dict:
+    """``[judge]`` checked and completed with its defaults."""
+    _check_keys(j, JUDGE_KEYS, "judge")
+    kind = _str("judge", "kind", j.get("kind", "known-nash"), ("known-nash", "reward-model"))
+    out = {"kind": kind, "sample": _bool("judge", "sample", j.get("sample", True))}
+    if kind == "reward-model":
+        if "path" not in j:
+            raise ValueError("[judge] kind = 'reward-model' needs 'path'")
+        out.update(path=_str("judge", "path", j["path"]), mode=_str("judge", "mode", j.get("mode", "reward")))
+    ignored = sorted(k for k in j if k not in out)
+    if ignored:
+        raise ValueError(f"[judge] {ignored[0]} does not apply to kind = {kind!r}")
+    return out
+
+
+def resolved_config(cfg: dict, solver: str | None = None, overrides: dict | None = None) -> dict:
+    """The run's whole configuration as JSON values: the checked ``[model]``, ``[game]``, ``[judge]`` with their
+    defaults, and the :class:`TrainConfig` this solver runs with. A run folder stores it and compares a resume to it."""
+    import json
+    from dataclasses import asdict
+
+    tc = train_config(cfg, solver, overrides)
+    whole = {"model": model_section(cfg.get("model", {})), "game": game_section(cfg.get("game", {})),
+             "judge": judge_section(cfg.get("judge", {})), "train": asdict(tc)}
+    return json.loads(json.dumps(whole))  # tuples → lists, as read back from the folder
 
 
 def smollm2_folder() -> tuple[str, str]:
@@ -82,8 +233,9 @@ def build_game(g: dict):
 
     from .language_game import LanguageGame, cyclic_language_game
 
-    kind = g.get("kind", "cyclic")
-    beta = float(g.get("beta", 0.0))
+    g = game_section(g)
+    kind = g["kind"]
+    beta = g["beta"]
     if kind == "cyclic":
         return cyclic_language_game(int(g.get("num_actions", 3)), int(g.get("contexts", 4)),
                                     generator=g.get("generator", "cyclic"), beta=beta, seed=int(g.get("seed", 0)),
@@ -109,10 +261,8 @@ def build_policy(m: dict, words: list[str]):
     from .policy import SequencePolicy, load_policy
     from .tokenizer import tiny_causal_lm, word_tokenizer
 
-    source = m.get("source", "tiny")
-    dtype = m.get("dtype", "float32")
-    if dtype not in ("float32", "bfloat16"):
-        raise ValueError(f"[model] dtype must be 'float32' or 'bfloat16'; got {dtype!r}")
+    m = model_section(m)
+    source, dtype = m["source"], m["dtype"]
     if "threads" in m:
         torch.set_num_threads(int(m["threads"]))
     device = m.get("device", "auto")
@@ -141,7 +291,8 @@ def build_policy(m: dict, words: list[str]):
 def build_judge(j: dict, game):
     from .judges import KnownNashJudge, RewardModelJudge
 
-    kind = j.get("kind", "known-nash")
+    j = judge_section(j)
+    kind = j["kind"]
     if kind == "known-nash":
         return KnownNashJudge(game, sample=bool(j.get("sample", True)))
     if kind == "reward-model":
@@ -156,14 +307,22 @@ def train_config(cfg: dict, solver: str | None = None, overrides: dict | None = 
     """``[train]`` merged with ``[solvers.<solver>]`` and ``overrides`` → :class:`TrainConfig`."""
     from .trainer import TrainConfig
 
-    t = dict(cfg.get("train", {}))
+    t = cfg.get("train", {})
+    if not isinstance(t, dict):
+        raise ValueError(f"train must be a table ([train]); got {t!r}")
+    t = dict(t)
     if solver is not None:
         t["solver"] = solver
     name = t.get("solver", "inpo")
+    if not isinstance(name, str):
+        raise ValueError(f"[train] solver must be a solver name; got {name!r}")
     per = cfg.get("solvers", {})
     if not isinstance(per, dict):
         raise ValueError("[solvers] must be a table of per-solver tables")
-    t.update(per.get(name, {}))
+    own = per.get(name, {})
+    if not isinstance(own, dict):
+        raise ValueError(f"[solvers.{name}] must be a table; got {own!r}")
+    t.update(own)
     t.update(overrides or {})
     return TrainConfig.from_dict(t)
 

@@ -18,7 +18,8 @@ One iteration ``t`` (numbered steps match the code):
    a row is of the same policy) and ``action_kl_to_ref``; loss; tokens/s. Written to
    ``metrics.csv`` and TensorBoard (``tb/``).
 6. Checkpoint (``checkpoint/``): safetensors weights (policy, reference, histories), optimizer state, ``state.json``
-   (iteration, metrics so far, config), RNG states (torch, numpy, python, judge). Resuming gives the same numbers as an
+   (iteration, metrics so far, config), RNG states (torch, numpy, python) in JSON: no pickle
+   (:mod:`nashlab.llm_bridge.checkpoint`). Resuming gives the same numbers as an
    uninterrupted run (every random draw of iteration ``t`` is seeded from ``(seed, t, prompt, phase)``; the global RNG
    states are restored too), tested in ``tests/llm_bridge/test_trainer.py``.
 
@@ -153,12 +154,40 @@ class TrainConfig:
         for name in ("reset_optimizer", "normalize_logprobs", "share_prompt", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false; got {getattr(self, name)!r}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be a finite number > 0; got {self.lr!r}")
-        if self.lr_final is not None and not (self.lr_final > 0 and math.isfinite(self.lr_final)):
-            raise ValueError(f"lr_final must be a finite number > 0; got {self.lr_final!r}")
-        if not self.max_grad_norm >= 0:
-            raise ValueError(f"max_grad_norm must be ≥ 0; got {self.max_grad_norm!r}")
+        def number(name, lo=None, hi=None, strict=False, optional=False):
+            v = getattr(self, name)
+            if v is None and optional:
+                return
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            if ok and lo is not None:
+                ok = v > lo if strict else v >= lo
+            if ok and hi is not None:
+                ok = v <= hi
+            if not ok:
+                cond = (f" {'>' if strict else '≥'} {lo:g}" if lo is not None else "") + \
+                       (f" and ≤ {hi:g}" if hi is not None else "")
+                raise ValueError(f"{name} must be a finite number{cond}; got {v!r}")
+        number("lr", 0, strict=True)
+        number("lr_final", 0, strict=True, optional=True)
+        number("eta", 0, strict=True, optional=True)
+        number("beta", 0, optional=True)
+        number("weight_decay", 0)
+        number("max_grad_norm", 0)
+        number("temperature", 0, strict=True)
+        number("top_p", 0, 1, strict=True)
+        number("pair_temperature", 0, strict=True, optional=True)
+        number("pair_top_p", 0, 1, strict=True, optional=True)
+        if not (isinstance(self.solver, str) and self.solver):
+            raise ValueError(f"solver must be a solver name; got {self.solver!r}")
+        if not isinstance(self.solver_options, dict):
+            raise ValueError(f"solver_options must be a table; got {self.solver_options!r}")
+        if not (len(self.adam_betas) == 2 and all(isinstance(b, (int, float)) and not isinstance(b, bool)
+                                                  and 0 <= b < 1 for b in self.adam_betas)):
+            raise ValueError(f"adam_betas must be two numbers in [0, 1); got {list(self.adam_betas)!r}")
+        if not all(isinstance(x, str) and x for x in self.extra_responses):
+            raise ValueError(f"extra_responses must be a list of non-empty strings; got {list(self.extra_responses)!r}")
+        if self.generation_path not in ("auto", "plain", "fast"):
+            raise ValueError(f"generation_path must be 'auto', 'plain' or 'fast'; got {self.generation_path!r}")
         if self.optimizer not in ("adamw", "sgd"):
             raise ValueError(f"optimizer must be 'adamw' or 'sgd'; got {self.optimizer!r}")
         if self.loss_form not in ("pairwise", "pointwise"):
@@ -171,8 +200,6 @@ class TrainConfig:
             raise ValueError(f"feedback must be 'sampled' or 'exact'; got {self.feedback!r}")
         if self.bf16 not in ("auto", "yes", "no"):
             raise ValueError(f"bf16 must be 'auto', 'yes' or 'no'; got {self.bf16!r}")
-        if self.pair_temperature is not None and not self.pair_temperature > 0:
-            raise ValueError(f"pair_temperature must be > 0; got {self.pair_temperature!r}")
         if self.prompts_per_step % self.grad_accum:
             raise ValueError(f"prompts_per_step ({self.prompts_per_step}) must be divisible by grad_accum "
                              f"({self.grad_accum})")
@@ -186,9 +213,14 @@ class TrainConfig:
         d = dict(d)
         for k in ("adam_betas", "extra_responses"):
             if k in d:
+                if not isinstance(d[k], (list, tuple)):
+                    raise ValueError(f"{k} must be a list; got {d[k]!r}")
                 d[k] = tuple(d[k])
         return cls(**d)
 
+
+#: What a run writes in ``out_dir``; a fresh run refuses a folder holding any of them (never mixes two runs' files).
+RUN_OUTPUTS = ("checkpoint", "checkpoint.tmp", "checkpoint.old", "metrics.csv", "tb")
 
 KL_SAMPLE_PHASE = 900  # seed stream of the kl_to_ref samples (training draws use phases < 100)
 COMPILE_BACKEND = "inductor"  # the CPU tests swap in "aot_eager": same capture and autograd, no kernel codegen
@@ -681,10 +713,19 @@ class OnlineTrainer:
         iteration 0 (before training) first."""
         c = self.config
         if resume:
-            if not self.out_dir or not os.path.isdir(os.path.join(self.out_dir, "checkpoint")):
+            from .checkpoint import recover
+
+            ckpt = os.path.join(self.out_dir, "checkpoint") if self.out_dir else None
+            if ckpt and self.accelerator.is_main_process:
+                recover(ckpt)
+            self.accelerator.wait_for_everyone()
+            if not ckpt or not os.path.isdir(ckpt):
                 raise FileNotFoundError(f"no checkpoint to resume in {self.out_dir!r}/checkpoint")
-            self.load_checkpoint(os.path.join(self.out_dir, "checkpoint"))
+            self.load_checkpoint(ckpt)
             self._rewrite_metrics()
+        elif self.out_dir and any(os.path.exists(os.path.join(self.out_dir, f)) for f in RUN_OUTPUTS):
+            raise ValueError(f"{self.out_dir} already holds a run (checkpoint or metrics); resume it, or clear it "
+                             "first (nashlab llm train --overwrite)")
         if not self.history:
             m0 = {"iteration": 0, "loss": float("nan"), "kl_to_ref": 0.0, "tokens_per_second": float("nan"),
                   "seconds": 0.0}
@@ -751,8 +792,11 @@ class OnlineTrainer:
             pass
 
     def save_checkpoint(self, path: str) -> None:
-        """Write the checkpoint atomically (a temporary folder renamed over the old one)."""
+        """Write the checkpoint atomically (a temporary folder renamed over the old one; SIGINT and SIGTERM wait until
+        the renames are done, and :func:`~nashlab.llm_bridge.checkpoint.recover` finishes them after a SIGKILL)."""
         from safetensors.torch import save_file
+
+        from . import checkpoint as ck
 
         self.accelerator.wait_for_everyone()
         if not self.accelerator.is_main_process:
@@ -773,48 +817,69 @@ class OnlineTrainer:
             save_file(cpu(self.ref_model.state_dict()), os.path.join(tmp, "ref.safetensors"))
         for h, st in enumerate(self.history_states):
             save_file(cpu(st), os.path.join(tmp, f"history_{h}.safetensors"))
-        torch.save(self.optimizer.state_dict(), os.path.join(tmp, "optimizer.pt"))
-        torch.save({"torch": torch.random.get_rng_state(), "numpy": np.random.get_state(),
-                    "python": random.getstate(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
-                   os.path.join(tmp, "rng.pt"))
-        state = {"iteration": self.iteration, "history": self.history, "config": _jsonable(asdict(self.config)),
-                 "hparams": _jsonable(self.hparams), "num_history_states": len(self.history_states)}
-        with open(os.path.join(tmp, "state.json"), "w") as f:
+        ck.save_optimizer(self.optimizer.state_dict(), tmp)
+        with open(os.path.join(tmp, "rng.json"), "w", encoding="utf-8") as f:
+            json.dump(ck.rng_state(), f)
+        state = {"format": ck.FORMAT, "iteration": self.iteration, "history": self.history,
+                 "config": _jsonable(asdict(self.config)), "hparams": _jsonable(self.hparams),
+                 "num_history_states": len(self.history_states)}
+        with open(os.path.join(tmp, "state.json"), "w", encoding="utf-8") as f:
             json.dump(state, f, indent=1)
-        if os.path.isdir(path):
-            old = path + ".old"
-            if os.path.isdir(old):
+        with ck.signals_deferred():
+            if os.path.isdir(path):
+                old = path + ".old"
+                if os.path.isdir(old):
+                    shutil.rmtree(old)
+                os.replace(path, old)
+                os.replace(tmp, path)
                 shutil.rmtree(old)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, path)
+            else:
+                os.replace(tmp, path)
         self.accelerator.wait_for_everyone()
 
     def load_checkpoint(self, path: str) -> None:
-        from safetensors.torch import load_file
+        """Restore a checkpoint written by :meth:`save_checkpoint`. Nothing in it is unpickled; a file that is not
+        what its name says, weights of another model shape, or a different config (but for
+        :data:`~nashlab.llm_bridge.run_folder.EXTENDABLE` keys) are refused with one line naming the file or key."""
+        from . import checkpoint as ck
+        from .run_folder import compare_configs
 
-        with open(os.path.join(path, "state.json")) as f:
-            state = json.load(f)
-        if state["config"]["solver"] != self.config.solver:
-            raise ValueError(f"checkpoint in {path!r} was written by solver {state['config']['solver']!r}, "
-                             f"not {self.config.solver!r}")
+        ck.refuse_old_format(path)
+        spath = os.path.join(path, "state.json")
+        state = ck.read_json(spath)
+        try:
+            if not isinstance(state, dict) or state.get("format") != ck.FORMAT:
+                raise ValueError(f"format {state.get('format') if isinstance(state, dict) else None!r}, "
+                                 f"expected {ck.FORMAT}")
+            iteration, history, stored = int(state["iteration"]), list(state["history"]), dict(state["config"])
+            n_hist = int(state["num_history_states"])
+            if len(history) != iteration + 1 or not all(isinstance(h, dict) for h in history):
+                raise ValueError(f"{len(history)} metric rows for iteration {iteration}")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{spath} is not a checkpoint state written by this nashlab ({exc})") from None
+        compare_configs({"train": stored}, {"train": _jsonable(asdict(self.config))}, where=spath,
+                        done_iterations=iteration)
+        if n_hist != self.histories:
+            raise ValueError(f"{spath}: {n_hist} history iterates stored, the {self.config.solver} loss keeps "
+                             f"{self.histories}")
         dev = self.accelerator.device
-        self.unwrapped.load_state_dict({k: v.to(dev) for k, v in load_file(os.path.join(path, "model.safetensors")).items()})
-        self.ref_model.load_state_dict({k: v.to(dev) for k, v in load_file(os.path.join(path, "ref.safetensors")).items()})
-        self.history_states = [load_file(os.path.join(path, f"history_{h}.safetensors"))
-                               for h in range(state["num_history_states"])]
-        self.optimizer.load_state_dict(torch.load(os.path.join(path, "optimizer.pt"), weights_only=False))
-        rng = torch.load(os.path.join(path, "rng.pt"), weights_only=False)
-        torch.random.set_rng_state(rng["torch"])
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
-        if rng.get("cuda") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        self.iteration = int(state["iteration"])
-        self.history = state["history"]
+        weights = {}
+        for name, model in (("model", self.unwrapped), ("ref", self.ref_model)):
+            f = os.path.join(path, f"{name}.safetensors")
+            weights[name] = ck.read_tensors(f)
+            ck.check_fits(weights[name], model, f)
+        hist = []
+        for h in range(n_hist):
+            f = os.path.join(path, f"history_{h}.safetensors")
+            hist.append(ck.read_tensors(f))
+            ck.check_fits(hist[-1], self.ref_model, f)
+        self.unwrapped.load_state_dict({k: v.to(dev) for k, v in weights["model"].items()})
+        self.ref_model.load_state_dict({k: v.to(dev) for k, v in weights["ref"].items()})
+        self.history_states = hist
+        ck.load_optimizer(self.optimizer, path)
+        ck.set_rng_state(os.path.join(path, "rng.json"))
+        self.iteration = iteration
+        self.history = history
         self._ref_pi = None
 
 

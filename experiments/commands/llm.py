@@ -3,20 +3,49 @@
     nashlab llm train --config experiments/configs/llm_tiny.toml --solver egpo --out runs/tiny-egpo --json
 
 Progress goes to stderr; with ``--json`` the last stdout line is one JSON object with ``initial_duality_gap``,
-``final_duality_gap``, ``iterations``, ``tokens_per_second`` and the other final metrics.
+``final_duality_gap``, ``iterations``, ``tokens_per_second`` and the other final metrics. The rules of the ``--out``
+folder (no overwrite without ``--overwrite``, resume only the same config) are in
+:mod:`nashlab.llm_bridge.run_folder`.
 """
 
 from __future__ import annotations
 
+import argparse
+
+LLM_DESCRIPTION = """\
+Train a causal language model with a solver's own loss on a language game whose Nash equilibrium is known, so the
+duality gap of the model's policy is measured exactly every iteration.
+
+  nashlab llm train --config experiments/configs/llm_tiny.toml --solver egpo --out runs/tiny-egpo
+"""
+
+TRAIN_DESCRIPTION = """\
+Run the online loop (sample, judge, optimise) configured by a TOML file with [model], [game], [judge], [train]
+and [solvers.<name>] tables (see experiments/configs/llm_tiny.toml). One line of metrics per iteration goes to
+stdout (or, with --json, one JSON summary at the end).
+
+Without --out nothing is written: no metrics file, no checkpoint, and the run cannot be resumed.
+With --out DIR the folder gets config.json, metrics.csv, tb/ (TensorBoard) and checkpoint/:
+  --resume     continue the run in DIR from its last checkpoint, with the same config; only
+               train.iterations and train.checkpoint_every may change (the first other differing key is named)
+  --overwrite  delete the run in DIR first and start again
+A folder that already holds a run is never overwritten without --overwrite. Ctrl-C or SIGTERM stops the run,
+keeping its last checkpoint (exit 130).
+"""
+
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("llm", help="LLM training with the solvers' losses (llm_bridge)")
+    p = subparsers.add_parser("llm", help="LLM training with the solvers' losses (llm_bridge)",
+                              description=LLM_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="llm_command", metavar="LLM_COMMAND", parser_class=type(p))
-    t = sub.add_parser("train", help="run the online loop from a TOML config")
+    t = sub.add_parser("train", help="run the online loop from a TOML config", description=TRAIN_DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--config", required=True, help="TOML run file (see experiments/configs/llm_*.toml)")
     t.add_argument("--solver", default=None, help="override [train] solver (inpo, sppo, egpo, nash-mp, mnpo, ...)")
-    t.add_argument("--out", default=None, help="output folder: metrics.csv, tb/, checkpoint/")
-    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    t.add_argument("--out", default=None, help="run folder: config.json, metrics.csv, tb/, checkpoint/ "
+                                               "(default: write nothing)")
+    t.add_argument("--resume", action="store_true", help="continue the run in OUT (same config)")
+    t.add_argument("--overwrite", action="store_true", help="delete the run in OUT first")
     t.add_argument("--iterations", type=int, default=None, help="override [train] iterations")
     t.add_argument("--seed", type=int, default=None, help="override [train] seed")
     t.add_argument("--json", action="store_true", help="print a JSON summary as the last stdout line")
@@ -27,22 +56,51 @@ def add_parser(subparsers) -> None:
 
 def _usage(parser):
     def f(args):
-        parser.print_help()
+        import sys
+
+        parser.print_usage(sys.stderr)
         return 2
     return f
+
+
+def _on_main_process(accelerator, fn):
+    """``fn()`` on the main process only (it touches the run folder); its result or its refusal reaches every
+    process, so no process waits for a peer that gave up."""
+    result = [None]
+    if accelerator.is_main_process:
+        try:
+            result = [("ok", fn())]
+        except ValueError as exc:
+            result = [("error", str(exc))]
+    if accelerator.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        broadcast_object_list(result)
+    kind, value = result[0]
+    if kind == "error":
+        raise ValueError(value)
+    return value
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C: the iteration is abandoned, the last checkpoint kept
 
 
 def run(args) -> int:
     import json
     import math
+    import signal
     import sys
     import time
 
-    from nashlab.llm_bridge.config import build_run, load_config
+    from nashlab.llm_bridge.config import build_run, load_config, resolved_config
+    from nashlab.llm_bridge.run_folder import prepare
     from nashlab.llm_bridge.trainer import OnlineTrainer
 
     if args.resume and not args.out:
         raise ValueError("--resume needs --out (the folder holding checkpoint/)")
+    if args.overwrite and not args.out:
+        raise ValueError("--overwrite needs --out (the run folder to replace)")
     cfg = load_config(args.config)
     overrides = {}
     if args.iterations is not None:
@@ -50,6 +108,7 @@ def run(args) -> int:
     if args.seed is not None:
         overrides["seed"] = args.seed
     t0 = time.perf_counter()
+    whole = resolved_config(cfg, args.solver, overrides)
     r = build_run(cfg, args.solver, overrides)
 
     def log(m):
@@ -60,7 +119,19 @@ def run(args) -> int:
 
     trainer = OnlineTrainer(r.policy, r.judge, r.game, r.train, out_dir=args.out, progress=not args.quiet,
                             log_fn=log)
-    history = trainer.train(resume=args.resume)
+    resume = False
+    if args.out:
+        resume = _on_main_process(trainer.accelerator, lambda: prepare(
+            args.out, whole, source=args.config, resume=args.resume, overwrite=args.overwrite))
+    # SIGTERM stops like Ctrl-C; a handler the entry point installed already does that
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        history = trainer.train(resume=resume)
+    finally:
+        if previous in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
     first, last = history[0], history[-1]
     tps = [h["tokens_per_second"] for h in history[1:] if math.isfinite(h["tokens_per_second"])]
     summary = {

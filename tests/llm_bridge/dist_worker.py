@@ -1,6 +1,7 @@
 """Run by ``torch.distributed.run`` (2 CPU processes, gloo) from test_trainer.py: train the tiny run and save the
-final weights and metrics from rank 0. Usage: dist_worker.py OUT.pt SOLVER"""
+final weights (OUT.safetensors) and metrics (OUT.json) from rank 0. Usage: dist_worker.py OUT SOLVER"""
 
+import json
 import sys
 
 import torch
@@ -17,5 +18,9 @@ if __name__ == "__main__":
     trainer = tiny_run(sys.argv[2], accelerator=acc, iterations=2)
     history = trainer.train()
     if acc.is_main_process:
-        torch.save({"state": state(trainer), "history": history}, sys.argv[1])
+        from safetensors.torch import save_file
+
+        save_file(state(trainer), sys.argv[1] + ".safetensors")
+        with open(sys.argv[1] + ".json", "w") as f:
+            json.dump(history, f)
     acc.wait_for_everyone()
