@@ -9,13 +9,33 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
+import signal
 import sys
+import threading
 
 #: Subcommand modules, in the order ``nashlab --help`` lists them.
 COMMANDS = ["run", "solve", "nash", "games", "report", "figs", "bench", "llm"]
 
 #: Exit status for a refused input (argparse itself uses 2 for malformed command lines).
 EXIT_BAD_INPUT = 2
+
+
+def plain_help(doc: str) -> str:
+    """A docstring as plain text for ``--help``: reST markup dropped (````x```` → x, ``:func:`~a.b``` → b, a
+    closing ``::`` → ``:``), so a terminal shows what a reader of the source sees rendered."""
+    text = re.sub(r":[a-z]+:`~?([^`]*?)`", lambda m: m.group(1).rsplit(".", 1)[-1] if "~" in m.group(0) else m.group(1),
+                  doc or "")
+    text = re.sub(r"``([^`]+)``", r"\1", text)
+    return re.sub(r"::$", ":", text, flags=re.M).strip()
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C (finally blocks, one stderr line)."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_BAD_INPUT
+    # Only the main thread may set handlers (a test or an embedding application may call main() from another).
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError, KeyError) as exc:
@@ -57,9 +80,15 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except _Terminated:
+        print(f"nashlab {args.command}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"nashlab {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

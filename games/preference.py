@@ -110,6 +110,24 @@ def validate_beta(beta, *, name: str = "beta") -> float:
     return value
 
 
+#: Seeds are integers in ``[0, MAX_SEED)``: what numpy, torch and a 64-bit signed store column all accept.
+MAX_SEED = 2**63
+
+
+def validate_seed(seed, *, name: str = "seed") -> int:
+    """Return ``seed`` as an int after checking ``0 ≤ seed < 2**63`` (an integer, not a bool).
+
+    The one seed check of nashlab: spec parameters, reference and init specs, and CLI flags all call it, each passing
+    the name the user wrote (``--seed``, ``parameter seed of 'egpo'``, …) so the message points at it.
+
+    >>> validate_seed(3)
+    3
+    """
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < MAX_SEED:
+        raise ValueError(f"{name} must be an integer in [0, 2**63); got {seed!r}")
+    return int(seed)
+
+
 def symmetrize(M) -> np.ndarray:
     """Project a matrix of raw pairwise scores onto ``{P : P + Pᵀ = 1}``: ``(M + 1 − Mᵀ) / 2`` (clipped to [0, 1])."""
     M = np.asarray(M, dtype=np.float64)

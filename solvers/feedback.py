@@ -4,7 +4,8 @@
   Nash-MP's rate ``(1+2β)^{−N/2}`` counts queries).
 * :func:`sampled_feedback` — the unbiased estimate of :meth:`nashlab.games.PreferenceOracle.win_rates`: for every
   action ``y``, ``M`` opponents ``y'_m ~ π`` and Bernoulli(``P[y, y'_m]``) outcomes, ``ĝ_y = (1/M) Σ_m o_m``
-  (``E ĝ = Pπ``, ``Var ĝ_y ≤ 1/(4M)``); one query = one comparison, ``n·M`` per call per game; seeded by the oracle.
+  (``E ĝ = Pπ``, ``Var ĝ_y ≤ 1/(4M)``), whose sum is drawn as one ``Binomial(M, (Pπ)_y)``; one query = one
+  comparison, ``n·M`` per call per game; seeded by the oracle.
 
 Extra leading axes on ``pi`` broadcast against ``P``'s batch axes (n-player rules evaluate ``[N, ..., n]`` at once).
 """
@@ -103,7 +104,10 @@ def sampled_feedback(oracle, num_comparisons: int) -> SampledFeedback:
 
 
 def parse_feedback_spec(spec: str) -> tuple[str, int | None]:
-    """``"exact"`` → ``("exact", None)``; ``"sampled:M"`` → ``("sampled", M)``; anything else → ValueError."""
+    """``"exact"`` → ``("exact", None)``; ``"sampled:M"`` → ``("sampled", M)`` with ``1 ≤ M ≤ 2**53`` (win counts
+    are drawn as float64 Binomials, exact up to 2**53; the cost does not grow with M); anything else → ValueError."""
+    from nashlab.games.oracle import MAX_COMPARISONS
+
     if not isinstance(spec, str):
         raise ValueError(f"feedback must be 'exact' or 'sampled:M'; got {spec!r}")
     if spec == "exact":
@@ -113,7 +117,7 @@ def parse_feedback_spec(spec: str) -> tuple[str, int | None]:
             m = int(spec.split(":", 1)[1])
         except ValueError:
             m = 0
-        if m >= 1:
+        if 1 <= m <= MAX_COMPARISONS:
             return "sampled", m
-        raise ValueError(f"feedback 'sampled:M' needs an integer M ≥ 1; got {spec!r}")
+        raise ValueError(f"feedback 'sampled:M' needs an integer M in [1, 2**53]; got {spec!r}")
     raise ValueError(f"feedback must be 'exact' or 'sampled:M'; got {spec!r}")

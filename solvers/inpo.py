@@ -25,7 +25,7 @@ Paper translation (INPO Eq. 5: ``π_{t+1} ∝ exp(P(y≻π_t)/η_I) π_ref^{τ/�
 
 from __future__ import annotations
 
-from .core import Solver, SolverState, Tensor, advance, check_nonnegative, check_positive, init_state, mirror_loss
+from .core import Solver, SolverState, Tensor, advance, check_positive, init_state, mirror_loss
 from .core import tabular_prox
 from .egpo import omd_anchor
 
@@ -57,13 +57,14 @@ def inpo_loss(log_pi_theta_y: Tensor, log_pi_theta_yp: Tensor, *, log_pi_ref_y: 
 
 
 def inpo(eta: float | None = None, beta: float | None = None) -> Solver:
-    """INPO solver factory: ``η > 0``, ``β ≥ 0`` with ``ηβ ≤ 1`` (defaults 0.1, 0.1).
+    """INPO solver factory: ``η > 0``, ``β > 0`` with ``ηβ ≤ 1`` (defaults 0.1, 0.1). β = 0 is refused: the rule
+    targets π*_β, and at β = 0 it is plain MWU (use ``mwu``).
 
     Raises:
         ValueError: naming the violated condition.
     """
-    beta = check_nonnegative(DEFAULT_BETA if beta is None else beta, "beta")
-    eta = check_positive(DEFAULT_ETA if eta is None else eta, "eta", upper=1.0 / beta if beta > 0 else None,
+    beta = check_positive(DEFAULT_BETA if beta is None else beta, "beta")
+    eta = check_positive(DEFAULT_ETA if eta is None else eta, "eta", upper=1.0 / beta,
                          upper_text="the INPO condition eta·beta ≤ 1 (tau ≤ eta_I)")
 
     def init(log_pi_ref, log_pi0=None) -> SolverState:

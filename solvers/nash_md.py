@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-from .core import Solver, SolverState, Tensor, advance, check_nonnegative, check_positive, init_state, mirror_loss
+from .core import Solver, SolverState, Tensor, advance, check_positive, init_state, mirror_loss
 from .core import tabular_prox
 from .egpo import omd_anchor
 
@@ -64,13 +64,14 @@ def nash_md_loss(log_pi_theta_y: Tensor, log_pi_theta_yp: Tensor, *, log_pi_ref_
 
 
 def nash_md(eta: float | None = None, beta: float | None = None) -> Solver:
-    """Nash-MD solver factory (constant step): ``η > 0``, ``β ≥ 0``, ``ηβ ≤ 1`` (defaults 0.1, 0.1).
+    """Nash-MD solver factory (constant step): ``η > 0``, ``β > 0``, ``ηβ ≤ 1`` (defaults 0.1, 0.1). β = 0 is refused:
+    the rule targets π*_β, and at β = 0 its mixture is π itself, i.e. plain MWU (use ``mwu``).
 
     Raises:
         ValueError: naming the violated condition.
     """
-    beta = check_nonnegative(DEFAULT_BETA if beta is None else beta, "beta")
-    eta = check_positive(DEFAULT_ETA if eta is None else eta, "eta", upper=1.0 / beta if beta > 0 else None,
+    beta = check_positive(DEFAULT_BETA if beta is None else beta, "beta")
+    eta = check_positive(DEFAULT_ETA if eta is None else eta, "eta", upper=1.0 / beta,
                          upper_text="the Nash-MD condition eta·beta ≤ 1 (a mixture exponent in [0, 1])")
 
     def init(log_pi_ref, log_pi0=None) -> SolverState:

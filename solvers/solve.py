@@ -5,6 +5,9 @@ inside a solver's step) every ``every`` iterations.
 from __future__ import annotations
 
 import math
+import os
+import sys
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +19,16 @@ from .registry import SOLVERS, make_solver
 
 #: games with fewer entries than this run single-threaded by default (see ``solve(threads=...)``).
 SMALL_PROBLEM = 1 << 22
+#: Most iterations one ``solve`` call (``--iters``) may run: 10 million tabular steps take from minutes to hours; a
+#: larger count is a typo (``1e12``) that would never finish.
+MAX_ITERS = 10_000_000
+#: Most trace records kept: the recording interval ``every`` is raised to a multiple of itself when
+#: ``iters / every`` would exceed this, so a trace stays within ~1,000 points (plus iteration 0 and the last).
+MAX_TRACE_POINTS = 1000
+#: Most torch threads (``--threads``): four per CPU core, at most 1024; more only costs memory (one stack each).
+MAX_THREADS = min(1024, 4 * (os.cpu_count() or 1))
+#: Without a terminal, a progress line goes to stderr this often (seconds); a shorter run prints none.
+PROGRESS_EVERY_S = 5.0
 
 #: metric names recorded for two-player (symmetric) policies; ``avg_`` versions use the average iterate.
 METRICS = ("duality_gap", "reg_duality_gap", "kl_to_nash")
@@ -32,7 +45,8 @@ class SolveResult:
         final: metric name -> float (single game) or ``np.ndarray`` (batch): ``duality_gap``, ``reg_duality_gap``,
             ``kl_to_nash``, their ``avg_`` versions, and for n-player rules ``multiplayer_duality_gap`` /
             ``avg_multiplayer_duality_gap`` (the symmetric metrics then use the players' mean policy).
-        trace: name -> list, recorded at iterations 0, every, 2·every, …, and the last: ``iteration``, ``queries``
+        trace: name -> list, recorded at iterations 0, every, 2·every, …, and the last (``every`` raised by
+            :func:`record_every` to keep at most :data:`MAX_TRACE_POINTS` + 2 records): ``iteration``, ``queries``
             and every metric in ``final``.
         queries: preference queries used (exact: win-rate vectors per game; sampled: comparisons per game).
         solver: registry name.
@@ -67,7 +81,9 @@ class SolveResult:
 
 
 def parse_init_spec(spec: str) -> tuple[str, int | None]:
-    """``"ref"`` | ``"uniform"`` | ``"random:seed=S"`` (or ``"random"``, seed 0) → ``(kind, seed)``."""
+    """``"ref"`` | ``"uniform"`` | ``"random:seed=S"`` (or ``"random"``, seed 0; ``0 ≤ S < 2**63``) → ``(kind, seed)``."""
+    from nashlab.games.preference import validate_seed
+
     if spec in ("ref", "uniform"):
         return spec, None
     if isinstance(spec, str) and (spec == "random" or spec.startswith("random:")):
@@ -76,9 +92,10 @@ def parse_init_spec(spec: str) -> tuple[str, int | None]:
         try:
             if key.strip() != "seed":
                 raise ValueError
-            return "random", int(val)
+            seed = int(val)
         except ValueError:
             raise ValueError(f"init must be 'ref', 'uniform' or 'random:seed=S'; got {spec!r}") from None
+        return "random", validate_seed(seed, name=f"the seed of init {spec!r}")
     raise ValueError(f"init must be 'ref', 'uniform' or 'random:seed=S'; got {spec!r}")
 
 
@@ -128,6 +145,43 @@ def _metrics(P, log_pi, log_pi_ref, pi_star, beta, multiplayer: bool, prefix: st
     return out
 
 
+def record_every(iters: int, every: int) -> int:
+    """The recording interval actually used: ``every``, or its smallest multiple that keeps ``iters // every`` within
+    :data:`MAX_TRACE_POINTS`, so a trace's length (and memory) is bounded whatever ``iters`` is."""
+    return every * max(1, math.ceil(iters / (every * MAX_TRACE_POINTS)))
+
+
+class _Progress:
+    """Progress of a run on stderr: a tqdm bar on a terminal; otherwise one line every :data:`PROGRESS_EVERY_S`
+    seconds (a log file gets lines, not a bar's carriage returns; a short run prints nothing)."""
+
+    def __init__(self, total: int, desc: str) -> None:
+        self.total, self.desc, self.done = total, desc, 0
+        self.start = self.last = time.monotonic()
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, leave=False, file=sys.stderr)
+
+    def update(self, k: int = 1) -> None:
+        self.done += k
+        if self.bar is not None:
+            self.bar.update(k)
+            return
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_EVERY_S:
+            self.last = now
+            spent = now - self.start
+            left = spent * (self.total - self.done) / max(self.done, 1)
+            print(f"{self.desc}: {self.done:,}/{self.total:,} iterations ({100 * self.done / self.total:.0f} %), "
+                  f"{spent:.0f} s elapsed, ~{left:.0f} s left", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _host(v: torch.Tensor):
     a = v.detach().cpu().numpy()
     return float(a) if a.ndim == 0 else a
@@ -145,19 +199,21 @@ def solve(game, solver: str, eta: float | None = None, beta: float | None = None
             :class:`~nashlab.games.MultiplayerGame`.
         solver: registry name (see :data:`nashlab.solvers.SOLVERS`).
         eta, beta: step and KL weight; ``None`` → the solver's default η and the game's β.
-        iters: number of steps ``T ≥ 0``.
-        every: record metrics every ``every ≥ 1`` steps (and at 0 and T).
+        iters: number of steps ``0 ≤ T ≤`` :data:`MAX_ITERS`.
+        every: record metrics every ``every ≥ 1`` steps (and at 0 and T); raised to a multiple of itself when the trace
+            would exceed :data:`MAX_TRACE_POINTS` records (see :func:`record_every`).
         feedback: ``"exact"`` or ``"sampled:M"`` (M comparisons per action per feedback call, oracle seeded by ``seed``).
-        seed: seed of the sampled oracle (and of the MLP's initialisation).
+        seed: seed of the sampled oracle (and of the MLP's initialisation), ``0 ≤ seed < 2**63``.
         init: ``"ref"`` (π_0 = π_ref), ``"uniform"``, or ``"random:seed=S"`` (n-player: a distinct start per player).
         policy: ``"tabular"`` or ``"mlp"`` (contextual games: a network from features to logits, trained by the rule's
             loss; see :mod:`nashlab.solvers.policies`).
         num_players: N for n-player rules (``mnpo``; ``td-mnpo``'s history is ``N − 1``); defaults to the game's or 3.
         device: torch device string.
-        progress: a tqdm bar on stderr.
+        progress: report progress on stderr (a tqdm bar on a terminal, else a line every few seconds).
         dtype: float dtype (float64 by default).
         mlp_options: options of the MLP policy (``hidden``, ``inner_steps``, ``lr``).
-        threads: torch intra-op threads during the run (restored afterwards). ``None``: 1 on CPU when the game has
+        threads: torch intra-op threads during the run (restored afterwards), ``1 ≤ threads ≤`` :data:`MAX_THREADS`.
+            ``None``: 1 on CPU when the game has
             fewer than :data:`SMALL_PROBLEM` entries (tabular steps on small tensors lose to OpenMP hand-off: on 2 busy
             cores a 2-thread ``log_softmax`` of a [64, 5] tensor took milliseconds instead of microseconds), otherwise
             torch's default.
@@ -169,8 +225,10 @@ def solve(game, solver: str, eta: float | None = None, beta: float | None = None
     Raises:
         ValueError: bad arguments (unknown solver, hyper-parameters out of range, bad specs, mlp without contexts).
     """
-    if threads is not None and not (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1):
-        raise ValueError(f"threads must be an integer ≥ 1; got {threads!r}")
+    if threads is not None and not (isinstance(threads, int) and not isinstance(threads, bool)
+                                    and 1 <= threads <= MAX_THREADS):
+        raise ValueError(f"threads must be an integer in [1, {MAX_THREADS}] (4 per CPU core, at most 1024); "
+                         f"got {threads!r}")
     if threads is None:
         base, _, _ = _unpack_game(game)
         if str(device).startswith("cpu") and base.P.size < SMALL_PROBLEM:
@@ -196,10 +254,13 @@ def _solve(game, solver: str, eta: float | None = None, beta: float | None = Non
     base, features, game_players = _unpack_game(game)
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose from {', '.join(SOLVERS)}")
-    if not (isinstance(iters, int) and iters >= 0):
-        raise ValueError(f"iters must be an integer ≥ 0; got {iters!r}")
-    if not (isinstance(every, int) and every >= 1):
+    if not (isinstance(iters, int) and not isinstance(iters, bool) and 0 <= iters <= MAX_ITERS):
+        raise ValueError(f"iters must be an integer in [0, {MAX_ITERS:,}]; got {iters!r}")
+    if not (isinstance(every, int) and not isinstance(every, bool) and every >= 1):
         raise ValueError(f"every must be an integer ≥ 1; got {every!r}")
+    from nashlab.games.preference import validate_seed
+
+    seed = validate_seed(seed)
     if policy not in ("tabular", "mlp"):
         raise ValueError(f"policy must be 'tabular' or 'mlp'; got {policy!r}")
     fb_kind, num_comparisons = parse_feedback_spec(feedback)
@@ -209,6 +270,7 @@ def _solve(game, solver: str, eta: float | None = None, beta: float | None = Non
         raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda'; got {device!r}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested but no CUDA device is visible")
+    beta_from_game = beta is None
     beta = float(base.beta) if beta is None else beta
     spec = SOLVERS[solver]
     kwargs = dict(options)
@@ -218,7 +280,12 @@ def _solve(game, solver: str, eta: float | None = None, beta: float | None = Non
             kwargs["num_players"] = N
     elif num_players is not None or game_players is not None:
         raise ValueError(f"solver {solver!r} is two-player; --players/num_players applies to mnpo and td-mnpo only")
-    rule = make_solver(solver, eta=eta, beta=beta, **kwargs)
+    try:
+        rule = make_solver(solver, eta=eta, beta=beta, **kwargs)
+    except ValueError as exc:
+        if beta_from_game and beta == 0 and str(exc).startswith("beta"):
+            raise ValueError(f"{exc} (β came from the game, whose β is 0: pass beta, e.g. --beta 0.1)") from None
+        raise
     beta = rule.hparams["beta"]
     multiplayer = spec.multiplayer
 
@@ -266,20 +333,19 @@ def _solve(game, solver: str, eta: float | None = None, beta: float | None = Non
             trace.setdefault(k, []).append(v)
         return m
 
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=iters, desc=f"{solver}", leave=False)
+    stride = record_every(iters, every)
+    bar = _Progress(iters, solver) if progress and iters else None
     final = record(state)
-    for t in range(1, iters + 1):
-        state = step(state)
-        if t % every == 0 or t == iters:
-            final = record(state)
+    try:
+        for t in range(1, iters + 1):
+            state = step(state)
+            if t % stride == 0 or t == iters:
+                final = record(state)
+            if bar is not None:
+                bar.update(1)
+    finally:
         if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+            bar.close()
 
     hparams = dict(rule.hparams)
     hparams.update(iters=iters, feedback=feedback, init=init, policy=policy, seed=seed)

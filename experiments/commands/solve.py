@@ -13,35 +13,61 @@ n-player rules ``multiplayer_duality_gap``) and ``trace`` (the same metrics ever
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import sys
+
+from nashlab.experiments.cli import plain_help
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("solve", help="run one solver on one game; print DG_0, DG_β and KL(π*_β‖π_T)",
-                              description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+                              description=plain_help(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--game", required=True, help="game spec: NAME:k=v,..., contextual:..., openspiel:NAME, or a path")
     p.add_argument("--solver", required=True, help="registry name (mwu, sppo, inpo, nash-md, egpo, nash-mp, omwu, "
                                                    "mmd, mnpo, td-mnpo)")
     p.add_argument("--beta", type=float, default=None, help="KL weight β (default: the game's β)")
     p.add_argument("--eta", type=float, default=None, help="step η (default: the solver's documented default)")
-    p.add_argument("--iters", type=int, default=1000, help="iterations T (default 1000)")
+    p.add_argument("--iters", type=_count, default=1000,
+                   help="iterations T, at most 10,000,000 (default 1000; 1e5 is accepted)")
     p.add_argument("--ref", default=None, help="reference policy: uniform, random:seed=S[,scale=σ], or a path")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampled oracle and the MLP (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the sampled oracle and the MLP, 0 ≤ S < 2**63 (default 0)")
     p.add_argument("--feedback", default="exact", help="exact or sampled:M (M comparisons per action per call)")
     p.add_argument("--policy", default="tabular", choices=["tabular", "mlp"], help="policy class")
     p.add_argument("--players", type=int, default=None, help="number of players N (mnpo; td-mnpo history N−1)")
     p.add_argument("--init", default="ref", help="starting policy: ref, uniform or random:seed=S")
-    p.add_argument("--every", type=int, default=10, help="record metrics every K iterations (default 10)")
+    p.add_argument("--every", type=_count, default=10,
+                   help="record metrics every K iterations (default 10; raised to keep at most ~1,000 records)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: 1 for small CPU games)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads, 1 to 4 per CPU core (default: 1 for small CPU games)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
     p.set_defaults(func=run)
 
 
+def _count(text: str) -> int:
+    """An iteration count: an integer, also written as ``1e5`` (an integral number)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
+    if not (math.isfinite(value) and value == int(value)):
+        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}")
+    return int(value)
+
+
 def _finite(x):
-    """JSON has no inf/NaN: map them to strings so the line stays valid JSON."""
-    if isinstance(x, float) and (x != x or x in (float("inf"), float("-inf"))):
+    """JSON has no inf/NaN: NaN (an undefined metric, e.g. KL to a non-unique equilibrium) becomes null, ±inf a
+    string, so the line stays strict JSON."""
+    if isinstance(x, float) and x != x:
+        return None
+    if isinstance(x, float) and x in (float("inf"), float("-inf")):
         return str(x)
     if isinstance(x, list):
         return [_finite(v) for v in x]
@@ -50,19 +76,46 @@ def _finite(x):
     return x
 
 
+def _summary(value, unit: str = "game") -> str:
+    """One line per metric: a number, or for a batch (one value per ``unit``, a context or a game) its mean and worst
+    entry."""
+    import numpy as np
+
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim == 0:
+        return "undefined (equilibrium not unique)" if np.isnan(arr) else f"{float(arr):.3e}"
+    flat = arr.reshape(-1)
+    if np.isnan(flat).all():
+        return "undefined (equilibrium not unique)"
+    worst = int(np.nanargmax(flat))
+    where = np.unravel_index(worst, arr.shape)
+    return (f"mean {np.nanmean(flat):.3e}, worst {flat[worst]:.3e} ({unit} {', '.join(map(str, where))}; "
+            f"{flat.size} values, --json lists them)")
+
+
 def run(args) -> int:
     from nashlab.games import ContextualGame
+    from nashlab.games.preference import validate_seed
     from nashlab.games.spec import parse_game_spec, parse_ref_spec
     from nashlab.solvers import solve
+    from nashlab.solvers.solve import MAX_ITERS, MAX_THREADS
 
+    seed = validate_seed(args.seed, name="--seed")
+    if not 0 <= args.iters <= MAX_ITERS:
+        raise ValueError(f"--iters must be an integer in [0, {MAX_ITERS:,}]; got {args.iters}")
+    if args.every < 1:
+        raise ValueError(f"--every must be an integer ≥ 1; got {args.every}")
+    if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
+        raise ValueError(f"--threads must be an integer in [1, {MAX_THREADS}] (4 per CPU core, at most 1024); "
+                         f"got {args.threads}")
     game = parse_game_spec(args.game)
     if args.ref is not None:
         base = game.game if isinstance(game, ContextualGame) else game
         base = base.with_ref(parse_ref_spec(args.ref, base.n, base.batch_shape))
         game = ContextualGame(base, game.features) if isinstance(game, ContextualGame) else base
     res = solve(game, args.solver, eta=args.eta, beta=args.beta, iters=args.iters, every=args.every,
-                feedback=args.feedback, seed=args.seed, init=args.init, policy=args.policy,
-                num_players=args.players, device=args.device, threads=args.threads, progress=sys.stderr.isatty() and not args.json)
+                feedback=args.feedback, seed=seed, init=args.init, policy=args.policy,
+                num_players=args.players, device=args.device, threads=args.threads, progress=True)
     out = res.to_json()
     out["game"] = getattr(game, "name", None) or getattr(getattr(game, "game", None), "name", None)
     if args.json:
@@ -70,6 +123,6 @@ def run(args) -> int:
     else:
         print(f"{res.solver} on {out['game']}  ({', '.join(f'{k}={v}' for k, v in res.hparams.items())})")
         for k, v in res.final.items():
-            print(f"  {k:28s} {v if not isinstance(v, float) else f'{v:.3e}'}")
+            print(f"  {k:28s} {_summary(v, 'context' if isinstance(game, ContextualGame) else 'game')}")
         print(f"  queries                      {res.queries}")
     return 0

@@ -57,8 +57,8 @@ def test_batched_oracle_and_errors():
     pi = torch.full((2, 3), 1 / 3, dtype=torch.float64)
     est = oracle.win_rates(pi, 10)
     assert est.shape == (2, 3) and torch.all((est >= 0) & (est <= 1))
-    for bad in (0, -1, 2.5):
-        with pytest.raises(ValueError, match="num_comparisons must be an integer ≥ 1"):
+    for bad in (0, -1, 2.5, 2**53 + 1):
+        with pytest.raises(ValueError, match=r"num_comparisons must be an integer in \[1, 2\*\*53\]"):
             oracle.win_rates(pi, bad)
     # a deterministic game gives exact answers: P ∈ {0, ½, 1} and π a point mass
     rps = PreferenceOracle(make_matrix("cyclic", n=3), seed=0)
@@ -69,8 +69,41 @@ def test_batched_oracle_and_errors():
 def test_oracle_refuses_bad_input():
     with pytest.raises(ValueError, match="P \\+ Pᵀ must equal 1"):
         PreferenceOracle(np.ones((2, 2)))
-    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
-        PreferenceOracle(make_matrix("cyclic"), seed=-1)
+    for bad in (-1, 2**63, 99999999999999999999, 1.0, True):
+        with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*63\)"):
+            PreferenceOracle(make_matrix("cyclic"), seed=bad)
     from nashlab.games import PreferenceGame
 
     assert PreferenceOracle(PreferenceGame(make_matrix("cyclic")), seed=0).n == 3
+
+
+def test_win_counts_match_the_two_stage_draw():
+    """M·ĝ_y, drawn as one Binomial(M, (Pπ)_y), has the distribution of the explicit two-stage draw (M opponents
+    y' ~ π, then M Bernoulli(P[y, y']) outcomes), checked by frequencies of every count 0..M."""
+    from scipy.stats import binom
+
+    P = make_matrix("egpo", n=3, seed=5)
+    pi = torch.tensor([0.2, 0.5, 0.3], dtype=torch.float64)
+    M, reps = 3, 20000
+    counts = PreferenceOracle(P, seed=1).win_rates(pi.expand(reps, 3), M) * M  # reps independent calls at once
+    gen = torch.Generator().manual_seed(7)
+    Pt = torch.tensor(P)
+    opp = torch.multinomial(pi.expand(reps * 3, 3), M, replacement=True, generator=gen).reshape(reps, 3, M)
+    two_stage = torch.bernoulli(torch.gather(Pt.expand(reps, 3, 3), -1, opp), generator=gen).sum(-1)
+    g = P @ pi.numpy()
+    for y in range(3):
+        pmf = binom.pmf(np.arange(M + 1), M, g[y])
+        sd = np.sqrt(pmf * (1 - pmf) / reps)
+        for draws in (counts[:, y], two_stage[:, y]):
+            freq = np.array([(draws.round() == k).double().mean().item() for k in range(M + 1)])
+            assert np.all(np.abs(freq - pmf) <= Z * sd + 1e-12), (y, freq, pmf)
+
+
+def test_huge_comparison_counts_are_cheap_and_exact_in_the_limit():
+    P = make_matrix("egpo", n=4, seed=1)
+    pi = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64)
+    oracle = PreferenceOracle(P, seed=0)
+    est = oracle.win_rates(pi, 10**10)
+    # standard deviation ≤ 1/(2·sqrt(1e10)) = 5e-6
+    np.testing.assert_allclose(est.numpy(), P @ pi.numpy(), atol=Z * 5e-6)
+    assert oracle.queries == 4 * 10**10

@@ -46,3 +46,103 @@ def test_solve_refuses_bad_arguments(capsys, argv, needle):
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2
     assert len(err) == 1 and needle in err[0] and "Traceback" not in err[0]
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--solver", "mwu", "--threads", "100000"], "--threads must be an integer in [1, "),
+    (["--solver", "mwu", "--threads", "0"], "--threads"),
+    (["--solver", "mwu", "--iters", "1e12"], "--iters must be an integer in [0, 10,000,000]"),
+    (["--solver", "mwu", "--iters", "1000000000000"], "--iters"),
+    (["--solver", "mwu", "--iters", "-1"], "--iters"),
+    (["--solver", "mwu", "--every", "0"], "--every"),
+    (["--solver", "mwu", "--seed", "-1"], "--seed must be an integer in [0, 2**63)"),
+    (["--solver", "mwu", "--seed", "99999999999999999999"], "--seed must be an integer in [0, 2**63)"),
+    (["--solver", "mwu", "--init", "random:seed=-1"], "seed of init 'random:seed=-1' must be an integer in [0, 2**63)"),
+    (["--solver", "mwu", "--init", "random:seed=99999999999999999999"], "must be an integer in [0, 2**63)"),
+    (["--solver", "mwu", "--feedback", "sampled:99999999999999999999"], "sampled:M"),
+    (["--solver", "inpo", "--beta", "0"], "beta must be a finite number > 0"),
+    (["--solver", "nash-md", "--beta", "0"], "beta must be a finite number > 0"),
+    (["--solver", "inpo"], "the game, whose β is 0: pass beta"),
+    (["--solver", "mmd"], "the game, whose β is 0: pass beta"),
+])
+def test_solve_refuses_out_of_range_values_in_one_line(capsys, argv, needle):
+    rc = main(["solve", "--game", "cyclic:n=3", "--iters", "2"] + argv)
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert rc == 2 and captured.out == ""
+    assert len(err) == 1 and needle in err[0], err
+
+
+def test_huge_sampled_feedback_runs_in_constant_memory(capsys):
+    """sampled:1e10 draws each action's win count as one Binomial, not 1e10 Bernoullis (was a 240 GB allocation)."""
+    rc = main(["solve", "--game", "egpo:n=4,seed=1", "--solver", "egpo", "--beta", "0.1", "--iters", "3",
+               "--feedback", "sampled:10000000000", "--json"])
+    d = _last_json(capsys)
+    assert rc == 0 and d["queries"] == 3 * 2 * 4 * 10**10  # EGPO: two feedback calls per step, n·M each
+
+
+def test_iteration_counts_accept_integral_scientific_notation(capsys):
+    rc = main(["solve", "--game", "cyclic:n=3", "--solver", "mwu", "--iters", "2e1", "--every", "1e1", "--json"])
+    assert rc == 0 and _last_json(capsys)["trace"]["iteration"] == [0, 10, 20]
+
+
+def test_trace_is_bounded_and_keeps_first_and_last():
+    from nashlab.games import make_matrix, PreferenceGame
+    from nashlab.solvers import solve
+    from nashlab.solvers.solve import MAX_TRACE_POINTS, record_every
+
+    assert record_every(1000, 10) == 10 and record_every(10**7, 1) == 10**4 and record_every(5001, 3) == 6
+    res = solve(PreferenceGame(make_matrix("cyclic", n=3)), "mwu", iters=4321, every=1)
+    it = res.trace["iteration"]
+    assert it[0] == 0 and it[-1] == 4321 and len(it) <= MAX_TRACE_POINTS + 2
+    stride = record_every(4321, 1)
+    assert stride == 5 and it[1:-1] == list(range(stride, 4321, stride))
+    assert all(len(v) == len(it) for v in res.trace.values())
+
+
+def test_progress_lines_without_a_terminal(capsys, monkeypatch):
+    """stderr is not a terminal under pytest: progress comes as plain lines (here one per step), not a tqdm bar."""
+    import importlib
+
+    from nashlab.games import PreferenceGame, make_matrix
+    from nashlab.solvers import solve
+
+    monkeypatch.setattr(importlib.import_module("nashlab.solvers.solve"), "PROGRESS_EVERY_S", 0.0)
+    solve(PreferenceGame(make_matrix("cyclic", n=3)), "mwu", iters=3, progress=True)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"mwu: {t:,}/3 iterations ({100 * t / 3:.0f} %), 0 s elapsed, ~0 s left" for t in (1, 2, 3)]
+
+
+def test_batched_metrics_are_summarised_in_text_and_listed_in_json(capsys):
+    argv = ["solve", "--game", "contextual:n=3,contexts=8,seed=1", "--solver", "egpo", "--beta", "0.1", "--iters", "5"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    gap = next(line for line in out if line.strip().startswith("reg_duality_gap"))
+    assert "mean" in gap and "worst" in gap and "(context " in gap and "[" not in gap
+    assert len(out) == 1 + 6 + 1  # header, 6 metrics, queries: one line each
+    assert main(argv + ["--json"]) == 0
+    assert len(_last_json(capsys)["final"]["reg_duality_gap"]) == 8
+
+
+def test_sigterm_stops_a_long_solve_with_one_line():
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "nashlab.experiments.cli", "solve", "--game", "cyclic:n=3",
+                             "--solver", "mwu", "--iters", "10000000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until nashlab's SIGTERM handler is installed (Linux: SigCgt bit 15)
+        with open(f"/proc/{proc.pid}/status") as fh:
+            caught = int(next(line for line in fh if line.startswith("SigCgt:")).split()[1], 16)
+        if caught >> (signal.SIGTERM - 1) & 1:
+            break
+        time.sleep(0.05)
+    time.sleep(1.0)  # into the imports or the loop: either must stop cleanly (10 million steps take minutes)
+    os.kill(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    lines = [line for line in err.splitlines() if "iterations (" not in line]  # progress lines may precede
+    assert proc.returncode == 128 + signal.SIGTERM and lines == ["nashlab solve: terminated"], err
