@@ -43,7 +43,7 @@ import numpy as np
 
 from .contextual import ContextualGame, contextual_embedding
 from .generators import GENERATORS, generator_params
-from .preference import PreferenceGame, validate_beta, validate_policy
+from .preference import PreferenceGame, validate_beta, validate_policy, validate_seed
 
 #: File suffixes read as matrices / vectors.
 FILE_SUFFIXES = (".npy", ".json", ".csv")
@@ -135,8 +135,8 @@ def _resolve_params(name: str, valid: dict[str, object], text: str) -> dict[str,
         listing = ", ".join(f"{k}={v!r}" for k, v in valid.items())
         raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for {name!r}; valid (with defaults): {listing}")
     params = {k: _coerce(name, k, v, valid[k]) for k, v in params.items()}
-    if "seed" in params and not params["seed"] >= 0:
-        raise ValueError(f"parameter seed of {name!r} must be a non-negative integer; got {params['seed']!r}")
+    if "seed" in params:
+        params["seed"] = validate_seed(params["seed"], name=f"parameter seed of {name!r}")
     n = params.get("n", valid.get("n", 1))
     contexts = params.get("contexts", valid.get("contexts", 1))
     if isinstance(n, int) and n > MAX_ACTIONS:
@@ -208,7 +208,15 @@ def _read_array(path: str) -> object:
         raise ValueError(f"unsupported file type {suffix or '(none)'!r} for {path}; use one of {', '.join(FILE_SUFFIXES)}")
     try:
         if suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
+            with open(path, "rb") as fh:
+                if fh.read(6) != b"\x93NUMPY":
+                    raise ValueError("not a .npy file (no NumPy header); save the matrix with numpy.save")
+            try:
+                arr = np.load(path, allow_pickle=False)
+            except ValueError as exc:
+                if "pickle" in str(exc):  # numpy's hint names an option nashlab deliberately never uses
+                    raise ValueError("it holds an object array, not a numeric one") from None
+                raise
             if not np.issubdtype(arr.dtype, np.number) and arr.dtype != np.bool_:
                 raise ValueError(f"array of dtype {arr.dtype} is not numeric")
             if np.issubdtype(arr.dtype, np.complexfloating):
@@ -398,9 +406,14 @@ def parse_ref_spec(ref, n: int, batch_shape: tuple[int, ...] = ()) -> np.ndarray
             if not scale >= 0:
                 raise ValueError(f"parameter scale of 'random' must be ≥ 0; got {scale!r}")
             z = np.random.default_rng(params.get("seed", 0)).normal(size=shape)
-            logits = scale * z
-            e = np.exp(logits - logits.max(-1, keepdims=True))
-            return e / e.sum(-1, keepdims=True)
+            with np.errstate(over="ignore", invalid="ignore"):
+                logits = scale * z
+                e = np.exp(logits - logits.max(-1, keepdims=True))
+                pi = e / e.sum(-1, keepdims=True)
+            if not (np.isfinite(pi).all() and (pi > 0).all()):
+                raise ValueError(f"parameter scale={scale:g} of 'random' is too large: softmax(scale·z) underflows, "
+                                 f"giving actions probability 0 (π_ref needs full support); use a smaller scale")
+            return pi
         if name.lower() == "uniform":
             raise ValueError(f"'uniform' takes no parameters; got {text!r}")
         if not (_is_path_like(text) or os.path.isfile(text)):
@@ -416,9 +429,13 @@ def parse_ref_spec(ref, n: int, batch_shape: tuple[int, ...] = ()) -> np.ndarray
         if arr.ndim == 2 and arr.shape[0] == 1 and not batch_shape:
             arr = arr[0]  # a one-row CSV
         try:
-            arr = validate_policy(arr, n, name=f"pi_ref ({text})")
-        except ValueError:
-            raise
+            arr = validate_policy(arr, n, name="pi_ref")
+        except ValueError as exc:
+            raise ValueError(f"{text}: {exc}") from None
+        if (arr <= 0).any():
+            idx = tuple(int(i) for i in np.argwhere(arr <= 0)[0])
+            raise ValueError(f"{text}: pi_ref must have full support (all entries > 0); "
+                             f"pi_ref({', '.join(map(str, idx))}) = {arr[idx]:g}")
     if (arr <= 0).any():
         idx = tuple(int(i) for i in np.argwhere(arr <= 0)[0])
         raise ValueError(f"pi_ref must have full support (all entries > 0); pi_ref{idx} = {arr[idx]:g}")

@@ -100,7 +100,9 @@ def _write(tmp_path, name, content):
         ("cyclic:n=0", "n must be an integer ≥ 1"),
         ("cyclic:n=100000", "too large a game"),
         ("contextual:n=50,contexts=1000000", "too large a game"),
-        ("egpo:seed=-1", "seed of 'egpo' must be a non-negative integer"),
+        ("egpo:seed=-1", r"parameter seed of 'egpo' must be an integer in \[0, 2\*\*63\); got -1"),
+        ("egpo:seed=99999999999999999999", r"parameter seed of 'egpo' must be an integer in \[0, 2\*\*63\)"),
+        ("contextual:seed=9223372036854775808", r"parameter seed of 'contextual' must be an integer in \[0, 2\*\*63\)"),
         ("contextual:foo=1", r"unknown parameter\(s\) foo for 'contextual'"),
         ("openspiel:", "openspiel spec needs a game name"),
         ("openspiel:nope", "unknown OpenSpiel game 'nope'; symmetric constant-sum matrix games: .*matrix_rps"),
@@ -118,7 +120,9 @@ def test_bad_specs_refused(spec, match):
     [
         ("bad.npy", np.ones((3, 3)), r"bad.npy: P \+ Pᵀ must equal 1"),
         ("vec.npy", np.full(3, 0.5), r"must have shape \[n, n\] \(or \[B, n, n\]\)"),
-        ("obj.npy", np.array([{"a": 1}], dtype=object), "could not read .*obj.npy as a .npy matrix"),
+        ("obj.npy", np.array([{"a": 1}], dtype=object), "obj.npy as a .npy matrix: it holds an object array, not a "
+                                                         "numeric one$"),
+        ("random.npy", bytes(range(7, 207)), r"random.npy as a .npy matrix: not a .npy file \(no NumPy header\)"),
         ("str.npy", np.array(["a", "b"]), "is not numeric"),
         ("corrupt.npy", b"\x93NUMPYgarbage", "could not read .*corrupt.npy"),
         ("empty.npy", b"", "could not read .*empty.npy"),
@@ -176,12 +180,15 @@ def test_ref_specs(tmp_path):
         ("uniform:x=1", "'uniform' takes no parameters"),
         ("random:foo=1", r"unknown parameter\(s\) foo for 'random'; valid \(with defaults\): seed=0, scale=1.0"),
         ("random:seed=x", "parameter seed of 'random' must be an integer"),
-        ("random:seed=-2", "must be a non-negative integer"),
+        ("random:seed=-2", r"parameter seed of 'random' must be an integer in \[0, 2\*\*63\); got -2"),
+        ("random:seed=99999999999999999999", r"seed of 'random' must be an integer in \[0, 2\*\*63\)"),
+        ("random:seed=0,scale=1e6", r"scale=1e\+06 of 'random' is too large: softmax\(scale·z\) underflows"),
+        ("random:seed=0,scale=1e308", "scale=1e.308 of 'random' is too large"),
         ("random:seed=1,scale=-1", "scale of 'random' must be ≥ 0"),
         ("short.npy", "must have length 3"),
         ("bad.npy", "must sum to 1 within 1e-09; its entries sum to 1.1"),
         ("zero.npy", "must have full support"),
-        ("neg.npy", "must be non-negative"),
+        ("neg.npy", r"^[^(]*neg.npy: pi_ref must be non-negative; pi_ref\(2\) = -0.1$"),  # the path once
     ],
 )
 def test_bad_refs_refused(tmp_path, ref, match):
