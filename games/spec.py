@@ -20,6 +20,8 @@ Game specs (``nashlab games`` lists the generators and their parameters):
                             a nested list or an object ``{"P": ..., "pi_ref": ..., "beta": ...}`` (the last two
                             optional); a .csv file holds one row per line, comma-separated, ``#`` comments allowed.
                             ``file:PATH`` forces a path.
+``data:NAME``, ``counts:``  measured data: a bundled dataset, pairwise counts, PrefLib ballots (``.soc/.soi/.toi``)
+``scores:``, ``PATH.soi``   or a score table; see :mod:`nashlab.games.datasets`.
 ==========================  ==========================================================================================
 
 Reference specs: ``uniform`` (the default), ``random:seed=S[,scale=σ]`` (``π_ref = softmax(σ·z)``, ``z ~ N(0, I)``,
@@ -42,6 +44,7 @@ from typing import Callable
 import numpy as np
 
 from .contextual import ContextualGame, contextual_embedding
+from .datasets import load_real_data
 from .generators import GENERATORS, generator_params
 from .preference import PreferenceGame, validate_beta, validate_policy, validate_seed
 
@@ -323,6 +326,17 @@ SPEC_KINDS: dict[str, SpecKind] = {
         "file", "PATH.npy | PATH.json | PATH.csv", "games/my_matrix.npy",
         "a preference matrix on disk ([n, n], or [B, n, n] for .npy/.json)", _build_file,
     ),
+    # Measured data (nashlab.games.datasets parses these forms and refuses bad files).
+    "data": SpecKind("data", "data:NAME", "data:soccer", "a bundled dataset (nashlab games lists them)",
+                     lambda name, rest: load_real_data(f"{name}:{rest}").game),
+    "counts": SpecKind("counts", "counts:PATH.csv[,prior=α]", "counts:my_counts.csv,prior=1",
+                       "pairwise win counts, P = N/(N + Nᵀ)", lambda name, rest: load_real_data(f"{name}:{rest}").game),
+    "preflib": SpecKind("preflib", "PATH.soc|.soi|.toi[,prior=α]", "ballots.soi",
+                        "PrefLib ranked ballots → pairwise majority counts",
+                        lambda name, rest: load_real_data(f"{name}:{rest}").game),
+    "scores": SpecKind("scores", "scores:PATH", "scores:bot_table.txt",
+                       "zero-sum score table ('i', 'j', score), P = ½ + (E − Eᵀ)/(4 max|E|)",
+                       lambda name, rest: load_real_data(f"{name}:{rest}").game),
 }
 
 
@@ -352,6 +366,9 @@ def parse_game_spec(spec) -> PreferenceGame | ContextualGame:
     text = spec.strip()
     if not text:
         raise ValueError("empty game spec; e.g. cyclic:n=5, egpo:n=10,seed=3, openspiel:matrix_rps or a .npy path")
+    real = load_real_data(text)  # data:NAME, counts:PATH, scores:PATH, PrefLib .soc/.soi/.toi
+    if real is not None:
+        return real.game
     if text.startswith("file:"):
         return _build_file("file", text[len("file:"):])
     if _is_path_like(text) or os.path.isfile(text):
@@ -364,7 +381,8 @@ def parse_game_spec(spec) -> PreferenceGame | ContextualGame:
         return SPEC_KINDS[name].build(name, rest)
     raise ValueError(
         f"unknown game {name!r}; use a generator ({', '.join(GENERATORS)}) as NAME:k=v,..., "
-        "contextual:k=v,..., openspiel:NAME, or a path to a .npy/.json/.csv matrix"
+        "contextual:k=v,..., openspiel:NAME, data:NAME, counts:PATH, scores:PATH, "
+        "or a path to a .npy/.json/.csv matrix or .soc/.soi/.toi ballots"
     )
 
 

@@ -28,6 +28,7 @@ def catalogue() -> dict:
     import inspect
 
     from nashlab.games import GENERATORS, contextual_embedding, generator_params
+    from nashlab.games.datasets import describe_datasets
     from nashlab.games.openspiel_interop import loadable_openspiel_games
     from nashlab.games.spec import describe_specs
 
@@ -41,6 +42,7 @@ def catalogue() -> dict:
         "generators": generators,
         "contextual": {"params": contextual, "summary": _summary(contextual_embedding)},
         "openspiel": loadable_openspiel_games(),
+        "datasets": describe_datasets(),
         "spec_forms": describe_specs(),
         "ref_forms": ["uniform", "random:seed=S[,scale=σ]", "PATH.npy | PATH.json | PATH.csv"],
     }
@@ -60,6 +62,9 @@ def run(args) -> int:
     print(f"\n  {'contextual':<11} {cat['contextual']['summary']}")
     print(f"  {'':<11} parameters: {ctx}")
     print(f"\n  openspiel:NAME  with NAME in {', '.join(cat['openspiel'])}")
+    print("\nBundled datasets (measured preferences; provenance: games/data/PROVENANCE.md):")
+    for d in cat["datasets"]:
+        print(f"  {d['spec']:<18} {d['summary']}")
     print("\nSpec forms:")
     for f in cat["spec_forms"]:
         print(f"  {f['syntax']:<34} {f['help']} (e.g. {f['example']})")

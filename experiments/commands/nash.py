@@ -15,7 +15,11 @@ With ``--json`` the last stdout line is one JSON object:
 * ``nash_policy`` / ``nash_duality_gap`` — the β = 0 equilibrium and its gap (β > 0 only, for comparison);
 * ``fixed_point_residual`` — ``max |ℓ − ℓ_ref − Pπ/β − c|`` of ``π*_β`` (β > 0 only);
 * ``support`` (indices with probability > 1e-9), ``value`` (the game value ½), ``max_win_rate``
-  (``max_y (Pπ)_y``), ``game``, ``n``, ``beta``, ``ref``, ``seconds``.
+  (``max_y (Pπ)_y``), ``game``, ``n``, ``beta``, ``ref``, ``seconds``;
+* ``condorcet_winner`` (an index or null), ``cycles3`` (cyclic triples), ``cyclic_share`` (the cyclic part's share
+  in the Hodge decomposition), see :mod:`nashlab.games.structure`; for measured data also ``items`` (the names) and,
+  for count data, ``bootstrap``: per-item percentile intervals ``low``/``high`` of the β = 0 equilibrium over
+  ``--bootstrap`` resampled comparison sets and ``support_same``, the share of resamples with the same support.
 """
 
 from __future__ import annotations
@@ -42,6 +46,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ref", default=None, metavar="REF",
                    help="reference policy: uniform (default for matrices), random:seed=S[,scale=σ], or a .npy vector "
                         "path (default: the game's own π_ref, e.g. a contextual game's)")
+    p.add_argument("--bootstrap", type=int, default=200, metavar="B",
+                   help="for count data (data:NAME, counts:PATH, PrefLib ballots): B resampled comparison sets for "
+                        "the equilibrium's intervals (default 200, 0 = off); seeded by --bootstrap-seed (default 0)")
+    p.add_argument("--bootstrap-seed", type=int, default=0, metavar="S",
+                   help="seed of the bootstrap's resampling (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     p.add_argument("--top", type=int, default=20, metavar="K",
                    help="largest probabilities to print per game in the text output (default 20)")
@@ -123,6 +132,7 @@ def run(args) -> int:
     import numpy as np
 
     from nashlab.games import ContextualGame, parse_game_spec, parse_ref_spec, validate_beta
+    from nashlab.games.structure import structure_report
 
     if not (isinstance(args.top, int) and args.top >= 0):
         raise ValueError(f"--top must be an integer ≥ 0; got {args.top!r}")
@@ -165,6 +175,8 @@ def run(args) -> int:
         else np.flatnonzero(pol > SUPPORT_TOL).tolist()
     )
     out["seconds"] = seconds
+    # condorcet_winner, cycles3, cyclic_share; items and the equilibrium's bootstrap for count data
+    out.update(structure_report(game.P, args.game, resamples=args.bootstrap, seed=args.bootstrap_seed))
 
     # Text summary (to stdout; with --json it precedes the JSON line).
     if not args.json:
@@ -187,6 +199,11 @@ def run(args) -> int:
             print(f"max {'DG_β' if beta > 0 else 'DG_0'} over the batch: {worst:.3e}  ({seconds:.2f} s)")
         else:
             _print_single(game.name, game.n, beta, res, None, args.top)
+            print(f"  Condorcet winner {out['condorcet_winner']}, cyclic triples {out['cycles3']}, "
+                  f"cyclic share {out['cyclic_share'] if out['cyclic_share'] is None else round(out['cyclic_share'], 4)}")
+            if out.get("bootstrap"):
+                print(f"  bootstrap: the same support in {out['bootstrap']['support_same']:.0%} of "
+                      f"{out['bootstrap']['resamples']} resampled comparison sets (per-item intervals: --json)")
             print(f"  solved in {seconds:.2f} s")
     else:
         print(json.dumps(out, allow_nan=False))

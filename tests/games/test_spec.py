@@ -46,7 +46,7 @@ def test_value_types():
 
 
 def test_other_kinds(tmp_path):
-    assert set(SPEC_KINDS) == {"generator", "contextual", "openspiel", "file"}
+    assert set(SPEC_KINDS) == {"generator", "contextual", "openspiel", "file", "data", "counts", "preflib", "scores"}
     cg = parse_game_spec("contextual:n=4,contexts=3,seed=2")
     assert isinstance(cg, ContextualGame) and cg.game.P.shape == (3, 4, 4)
     rps = parse_game_spec("openspiel:matrix_rps")
