@@ -356,11 +356,11 @@ def all_figures(data: RunData) -> dict[str, Figure]:
     return {name: globals()[fn](data, **kw) for name, (fn, kw) in figure_plan(data).items()}
 
 
-def _draw(directory: str, names: list[str], formats: tuple[str, ...], dpi: int) -> list[str]:
-    """Draw and save some of a run's figures (runs in a worker process, or in this one)."""
+def _draw(directory: str, names: list[str], formats: tuple[str, ...], dpi: int, out: str) -> list[str]:
+    """Draw and save some of a run's figures into the folder ``out`` (runs in a worker process, or in this one)."""
     data = RunData(directory)
     plan = figure_plan(data)
-    out = Path(directory) / "figs"
+    out = Path(out)
     paths = []
     for name in names:
         fn, kw = plan[name]
@@ -373,24 +373,27 @@ def _draw(directory: str, names: list[str], formats: tuple[str, ...], dpi: int) 
 
 
 def write_figures(directory: str | Path, *, formats: tuple[str, ...] = ("png", "pdf"), dpi: int = 200,
-                  workers: int = 1) -> list[Path]:
-    """Draw every figure of a run directory into ``DIR/figs/<name>.{png,pdf}``; return the written paths.
+                  workers: int = 1, figs_dir: str | Path | None = None) -> list[Path]:
+    """Draw every figure of a run directory into ``DIR/figs/<name>.{png,pdf}`` (or ``figs_dir``); return the written
+    paths.
 
     ``workers > 1`` draws them in that many processes (layout and rendering, not data, dominate: ~1.5 s a figure).
     """
     data = RunData(directory)
     if not data.tasks:
         raise ValueError(f"{directory} holds no finished task yet; nothing to draw")
-    (Path(directory) / "figs").mkdir(parents=True, exist_ok=True)
+    out = str(figs_dir if figs_dir is not None else Path(directory) / "figs")
+    Path(out).mkdir(parents=True, exist_ok=True)
     names = list(figure_plan(data))
     if workers <= 1 or len(names) <= 1:
-        return [Path(p) for p in _draw(str(directory), names, formats, dpi)]
+        return [Path(p) for p in _draw(str(directory), names, formats, dpi, out)]
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     chunks = [names[i::workers] for i in range(workers)]
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
-        done = list(ex.map(_draw, [str(directory)] * workers, chunks, [formats] * workers, [dpi] * workers))
+        done = list(ex.map(_draw, [str(directory)] * workers, chunks, [formats] * workers, [dpi] * workers,
+                           [out] * workers))
     by_name = {Path(p).stem: [] for p in sum(done, [])}
     for p in sum(done, []):
         by_name[Path(p).stem].append(Path(p))
