@@ -100,10 +100,15 @@ class RewardModelJudge(_BernoulliMixin):
 
         if not os.path.isdir(path):
             raise FileNotFoundError(f"judge path {path!r} is not a directory")
-        tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        try:
+            tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            # safetensors only: a pickled pytorch_model.bin in a folder someone sent could run code
+            model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True,
+                                                                       use_safetensors=True)
+        except OSError as exc:  # no safetensors weights, no tokenizer files: transformers' multi-line advice
+            raise ValueError(f"judge path {path!r}: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token
-        model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True)
         return cls(model, tok, **kwargs)
 
     @torch.no_grad()

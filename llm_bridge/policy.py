@@ -224,8 +224,9 @@ class SequencePolicy:
 
 def load_policy(path: str, *, gguf_file: str | None = None, dtype: str = "float32", chat_template: bool = False,
                 device: str = "cpu") -> SequencePolicy:
-    """Load a causal LM and its tokenizer from a local folder (``local_files_only``; a GGUF file inside it with
-    ``gguf_file``, which needs the ``gguf`` package)."""
+    """Load a causal LM and its tokenizer from a local folder (``local_files_only``; weights from
+    ``model.safetensors``, never a pickled ``.bin``, or from a GGUF file inside it with ``gguf_file``, which needs
+    the ``gguf`` package)."""
     import os
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -235,8 +236,13 @@ def load_policy(path: str, *, gguf_file: str | None = None, dtype: str = "float3
     kw = dict(local_files_only=True)
     if gguf_file is not None:
         kw["gguf_file"] = gguf_file
-    tok = AutoTokenizer.from_pretrained(path, **kw)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), **kw).to(device).eval()
+    # weights only from safetensors (or GGUF): a folder someone sent may hold a pickled pytorch_model.bin
+    mkw = kw if gguf_file is not None else dict(kw, use_safetensors=True)
+    try:
+        tok = AutoTokenizer.from_pretrained(path, **kw)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), **mkw).to(device).eval()
+    except OSError as exc:  # no safetensors weights, no tokenizer files: transformers' multi-line advice
+        raise ValueError(f"model path {path!r}: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return SequencePolicy(model, tok, chat_template=chat_template, add_bos=not chat_template)
