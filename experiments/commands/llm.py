@@ -29,8 +29,8 @@ With --out DIR the folder gets config.json, metrics.csv, tb/ (TensorBoard) and c
   --resume     continue the run in DIR from its last checkpoint, with the same config; only
                train.iterations and train.checkpoint_every may change (the first other differing key is named)
   --overwrite  delete the run in DIR first and start again
-A folder that already holds a run is never overwritten without --overwrite. Ctrl-C or SIGTERM stops the run,
-keeping its last checkpoint (exit 130).
+A folder that already holds a run is never overwritten without --overwrite. Ctrl-C or SIGTERM stops the run
+with one line and a non-zero exit, keeping its last checkpoint.
 """
 
 
