@@ -723,9 +723,11 @@ class OnlineTrainer:
                 raise FileNotFoundError(f"no checkpoint to resume in {self.out_dir!r}/checkpoint")
             self.load_checkpoint(ckpt)
             self._rewrite_metrics()
-        elif self.out_dir and any(os.path.exists(os.path.join(self.out_dir, f)) for f in RUN_OUTPUTS):
-            raise ValueError(f"{self.out_dir} already holds a run (checkpoint or metrics); resume it, or clear it "
-                             "first (nashlab llm train --overwrite)")
+        elif self.out_dir:
+            if any(os.path.exists(os.path.join(self.out_dir, f)) for f in RUN_OUTPUTS):
+                raise ValueError(f"{self.out_dir} already holds a run (checkpoint or metrics); resume it, or clear it "
+                                 "first (nashlab llm train --overwrite)")
+            self.accelerator.wait_for_everyone()  # every process looked before the main one writes metrics.csv
         if not self.history:
             m0 = {"iteration": 0, "loss": float("nan"), "kl_to_ref": 0.0, "tokens_per_second": float("nan"),
                   "seconds": 0.0}

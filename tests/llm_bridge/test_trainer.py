@@ -52,6 +52,14 @@ def test_resume_without_checkpoint_refuses(tmp_path):
         tiny_run(out_dir=str(tmp_path)).train(resume=True)
 
 
+def test_a_fresh_train_refuses_a_folder_holding_a_run_and_resume_refuses_another_config(tmp_path):
+    tiny_run("inpo", out_dir=str(tmp_path), iterations=1).train()
+    with pytest.raises(ValueError, match="already holds a run"):
+        tiny_run("inpo", out_dir=str(tmp_path), iterations=1).train()
+    with pytest.raises(ValueError, match="train.lr was 0.01, now 0.02"):
+        tiny_run("inpo", out_dir=str(tmp_path), iterations=1, lr=2e-2).train(resume=True)
+
+
 def test_two_processes_equal_one(tmp_path):
     """2 CPU processes (torch.distributed.run, gloo, accelerate DDP) on the same global batch as 1 process."""
     out = tmp_path / "dist"
