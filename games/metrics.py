@@ -61,7 +61,10 @@ def kl(p, q):
 
 
 def kl_to_nash(pi_star_beta, pi):
-    """``KL(π*_β ‖ π_t)``: the equilibrium first, the orientation in which INPO, Nash-MD, EGPO state their bounds."""
+    """``KL(π*_β ‖ π_t)``: the equilibrium first, the orientation in which INPO, Nash-MD, EGPO state their bounds.
+
+    Meaningful only when ``π*_β`` is the game's one equilibrium: always for β > 0; at β = 0 a game may have a whole
+    set of them (:mod:`nashlab.games.equilibrium_set`), and :func:`nashlab.solvers.solve` then reports NaN."""
     return kl(pi_star_beta, pi)
 
 

@@ -53,6 +53,9 @@ class SolveResult:
         hparams: the resolved hyper-parameters (``eta``, ``beta``, …) plus ``iters``, ``feedback``, ``init``,
             ``policy``, ``seed``.
         pi_star_beta: ``np.ndarray [..., n]`` the reference equilibrium the KL is measured to.
+        nash_unique: bool (``[...]`` for a batch): whether that equilibrium is the game's only one. Always true for
+            β > 0; at β = 0 a game can have a set of equilibria (:mod:`nashlab.games.equilibrium_set`), and its
+            ``kl_to_nash`` is then NaN (undefined: KL to one arbitrary vertex of the set measures nothing).
     """
 
     policy: np.ndarray
@@ -63,6 +66,7 @@ class SolveResult:
     solver: str
     hparams: dict
     pi_star_beta: np.ndarray = field(repr=False, default=None)
+    nash_unique: bool | np.ndarray = True
 
     def to_json(self) -> dict:
         """A JSON-serialisable dict (arrays as nested lists)."""
@@ -77,7 +81,7 @@ class SolveResult:
                 return x.item()
             return x
         return conv({"solver": self.solver, "hparams": self.hparams, "queries": self.queries,
-                     "policy": self.policy, "final": self.final, "trace": self.trace})
+                     "policy": self.policy, "final": self.final, "trace": self.trace, "nash_unique": self.nash_unique})
 
 
 def parse_init_spec(spec: str) -> tuple[str, int | None]:
@@ -130,7 +134,9 @@ def _equilibrium(base, beta: float) -> np.ndarray:
     return regularized_nash(base, beta=beta) if beta > 0 else exact_nash(base)
 
 
-def _metrics(P, log_pi, log_pi_ref, pi_star, beta, multiplayer: bool, prefix: str = "") -> dict:
+def _metrics(P, log_pi, log_pi_ref, pi_star, beta, multiplayer: bool, prefix: str = "", unique=None) -> dict:
+    """DG_0, DG_β and KL(π*‖π) (plus the multiplayer gap); ``unique`` (bool tensor over the batch, or None): where
+    false, the equilibrium is a set and the KL is NaN."""
     from nashlab.games import duality_gap, kl_to_nash, multiplayer_duality_gap, reg_duality_gap
 
     pi = log_pi.exp()
@@ -141,7 +147,8 @@ def _metrics(P, log_pi, log_pi_ref, pi_star, beta, multiplayer: bool, prefix: st
         pi = pi.mean(-2)  # symmetric metrics of the players' mixture
     out[prefix + "duality_gap"] = duality_gap(P, pi)
     out[prefix + "reg_duality_gap"] = reg_duality_gap(P, pi, ref, beta)
-    out[prefix + "kl_to_nash"] = kl_to_nash(pi_star, pi)
+    kl = kl_to_nash(pi_star, pi)
+    out[prefix + "kl_to_nash"] = kl if unique is None else torch.where(unique, kl, torch.full_like(kl, math.nan))
     return out
 
 
@@ -293,6 +300,12 @@ def _solve(game, solver: str, eta: float | None = None, beta: float | None = Non
     log_pi_ref = torch.tensor(np.broadcast_to(base.log_pi_ref, base.P.shape[:-1]).copy(), dtype=dtype, device=dev)
     pi_star_np = _equilibrium(base, beta)
     pi_star = torch.as_tensor(pi_star_np, dtype=dtype, device=dev)
+    nash_unique = np.ones(base.batch_shape, dtype=bool)
+    if beta == 0:
+        from nashlab.games.equilibrium_set import equilibrium_unique
+
+        nash_unique = equilibrium_unique(base.P)
+    unique = None if nash_unique.all() else torch.as_tensor(nash_unique, device=dev)
     n = base.n
     shape = tuple(base.P.shape[:-2]) + ((rule.hparams["num_players"],) if multiplayer else ()) + (n,)
     log_pi0 = initial_log_policy(init, shape, dtype, dev)
@@ -324,8 +337,8 @@ def _solve(game, solver: str, eta: float | None = None, beta: float | None = Non
     trace: dict[str, list] = {"iteration": [], "queries": []}
 
     def record(s: SolverState) -> dict:
-        m = _metrics(P, s.log_pi, log_pi_ref, pi_star, beta, multiplayer)
-        m.update(_metrics(P, s.log_pi_avg, log_pi_ref, pi_star, beta, multiplayer, prefix="avg_"))
+        m = _metrics(P, s.log_pi, log_pi_ref, pi_star, beta, multiplayer, unique=unique)
+        m.update(_metrics(P, s.log_pi_avg, log_pi_ref, pi_star, beta, multiplayer, prefix="avg_", unique=unique))
         m = {k: _host(v) for k, v in m.items()}
         trace["iteration"].append(s.t)
         trace["queries"].append(fb.queries)
@@ -353,4 +366,5 @@ def _solve(game, solver: str, eta: float | None = None, beta: float | None = Non
         policy=state.log_pi.exp().detach().cpu().numpy(),
         policy_avg=state.log_pi_avg.exp().detach().cpu().numpy(),
         final=final, trace=trace, queries=int(fb.queries), solver=solver, hparams=hparams, pi_star_beta=pi_star_np,
+        nash_unique=bool(nash_unique) if nash_unique.ndim == 0 else nash_unique,
     )

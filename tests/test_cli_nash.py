@@ -90,6 +90,8 @@ def _bad_files(tmp_path):
     (tmp_path / "bad.json").write_text("[[0.5, ")
     (tmp_path / "bad.csv").write_text("0.5,x\n")
     (tmp_path / "corrupt.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
+    (tmp_path / "random.npy").write_bytes(np.random.default_rng(0).bytes(200))
+    (tmp_path / "neg.csv").write_text("0.5,-0.2,0.7\n")
     return tmp_path
 
 
@@ -111,6 +113,11 @@ BAD = [
     (["--game", "cyclic", "--ref", "random:seed=x"], "must be an integer"),
     (["--game", "openspiel:matrix_pd"], "not constant-sum"),
     (["--game", "openspiel:nope"], "unknown OpenSpiel game"),
+    (["--game", "{d}/random.npy"], "random.npy as a .npy matrix: not a .npy file (no NumPy header)"),
+    (["--game", "cyclic", "--ref", "random:seed=0,scale=1e6"], "scale=1e+06 of 'random' is too large"),
+    (["--game", "cyclic", "--ref", "{d}/neg.csv"], "neg.csv: pi_ref must be non-negative; pi_ref(1) = -0.2"),
+    (["--game", "cyclic", "--ref", "random:seed=-1"], "parameter seed of 'random' must be an integer in [0, 2**63)"),
+    (["--game", "egpo:seed=99999999999999999999"], "parameter seed of 'egpo' must be an integer in [0, 2**63)"),
 ]
 
 
@@ -121,6 +128,7 @@ def test_bad_input_refused_in_one_line(capsys, tmp_path, argv, message):
     assert code == cli.EXIT_BAD_INPUT
     assert err.startswith("nashlab nash: error: ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
+    assert "allow_pickle" not in err and err.count(str(d)) <= 1  # no option nashlab lacks; a path named once
     assert out == ""
 
 
@@ -139,3 +147,36 @@ def test_subprocess_refusal_has_no_traceback(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stdout == ""
     assert "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1 and "P + Pᵀ must equal 1" in bad.stderr
+
+
+def test_non_unique_equilibrium_is_reported(capsys):
+    """cyclic:n=2 (P = ½ everywhere): every policy is an equilibrium; cyclic:n=4 (ties between opposite actions):
+    a segment of them; cyclic:n=5: one."""
+    code, out, err = run_cli(capsys, "--game", "cyclic:n=2")
+    assert code == 0 and "not unique" in out and "dimension 1" in out and err == ""
+    code, out, err = run_cli(capsys, "--game", "cyclic:n=4", "--json")
+    assert code == 0 and last_json(out)["nash_unique"] is False
+    assert err.count("\n") == 1 and "more than one equilibrium" in err
+    code, out, err = run_cli(capsys, "--game", "cyclic:n=5", "--json")
+    assert last_json(out)["nash_unique"] is True and err == ""
+    code, out, err = run_cli(capsys, "--game", "cyclic:n=2", "--beta", "0.1", "--json")
+    assert last_json(out)["nash_unique"] is True  # π*_β is always unique
+
+
+@pytest.mark.parametrize("command", ["solve", "nash", "games"])
+def test_help_is_plain_text(capsys, command):
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    out = capsys.readouterr().out
+    assert "``" not in out and ":func:" not in out and ":mod:" not in out and "::" not in out
+
+
+def test_shipped_example_matrix_runs_as_the_readme_says(capsys, monkeypatch):
+    """The README's `nashlab nash --game experiments/examples/preferences.csv`, from the repository root."""
+    from pathlib import Path
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    code, out, err = run_cli(capsys, "--game", "experiments/examples/preferences.csv", "--json")
+    res = last_json(out)
+    assert code == 0 and err == "" and res["support"] == [0, 1, 3] and res["nash_unique"] is True
+    np.testing.assert_allclose(res["policy"], [4 / 9, 1 / 3, 0, 2 / 9, 0], atol=1e-9)  # as its header says

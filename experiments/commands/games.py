@@ -8,12 +8,15 @@ Examples::
 
 from __future__ import annotations
 
+import argparse
 import json
+
+from nashlab.experiments.cli import plain_help
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("games", help="list game generators (with parameters and defaults) and spec forms",
-                              description=__doc__.split("\n\n")[0])
+                              description=plain_help(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     p.set_defaults(func=run)
 

@@ -4,7 +4,7 @@ Examples::
 
     nashlab nash --game cyclic:n=5
     nashlab nash --game egpo:n=10,seed=3 --beta 0.05 --ref random:seed=1 --json
-    nashlab nash --game my_matrix.npy --json | tail -n 1 | jq .duality_gap
+    nashlab nash --game experiments/examples/preferences.csv --json | tail -n 1 | jq .duality_gap
 
 With ``--json`` the last stdout line is one JSON object:
 
@@ -14,6 +14,8 @@ With ``--json`` the last stdout line is one JSON object:
 * ``reg_duality_gap`` — ``DG_β(π*_β)`` (β > 0 only);
 * ``nash_policy`` / ``nash_duality_gap`` — the β = 0 equilibrium and its gap (β > 0 only, for comparison);
 * ``fixed_point_residual`` — ``max |ℓ − ℓ_ref − Pπ/β − c|`` of ``π*_β`` (β > 0 only);
+* ``nash_unique`` — whether ``policy`` is the game's only equilibrium (always true for β > 0; at β = 0 the equilibria
+  are every π with ``Pπ ≤ ½``, sometimes more than one; a list for a batch);
 * ``support`` (indices with probability > 1e-9), ``value`` (the game value ½), ``max_win_rate``
   (``max_y (Pπ)_y``), ``game``, ``n``, ``beta``, ``ref``, ``seconds``;
 * ``condorcet_winner`` (an index or null), ``cycles3`` (cyclic triples), ``cyclic_share`` (the cyclic part's share
@@ -24,9 +26,12 @@ With ``--json`` the last stdout line is one JSON object:
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import warnings
+
+from nashlab.experiments.cli import plain_help
 
 #: An action is "in the support" when its probability exceeds this (display and the ``support`` key only).
 SUPPORT_TOL = 1e-9
@@ -36,11 +41,11 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "nash",
         help="solve a game: exact Nash (β = 0) or regularised Nash π*_β (β > 0), with duality gaps",
-        description=__doc__.split("\n\n")[0],
+        description=plain_help(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--game", required=True, metavar="SPEC",
                    help="generator spec (cyclic:n=5, egpo:n=10,seed=3, ...), contextual:..., openspiel:NAME, "
-                        "or a path to a .npy/.json/.csv matrix; `nashlab games` lists the generators")
+                        "or a path to a .npy/.json/.csv matrix; nashlab games lists the generators")
     p.add_argument("--beta", type=float, default=None, metavar="B",
                    help="KL weight β ≥ 0 (default: the game's own, 0 unless a .json file sets it)")
     p.add_argument("--ref", default=None, metavar="REF",
@@ -93,6 +98,13 @@ def solve_game(game, beta: float, pi_ref):
     return out
 
 
+def _tolist_bool(x):
+    import numpy as np
+
+    arr = np.asarray(x, dtype=bool)
+    return bool(arr) if arr.ndim == 0 else arr.tolist()
+
+
 def _tolist(x):
     import numpy as np
 
@@ -100,7 +112,7 @@ def _tolist(x):
     return arr.item() if arr.ndim == 0 else arr.tolist()
 
 
-def _print_single(name, n, beta, res, idx, top) -> None:
+def _print_single(name, n, beta, res, idx, top, unique: bool = True) -> None:
     import numpy as np
 
     pick = (lambda k: res[k]) if idx is None else (lambda k: res[k][idx])
@@ -119,6 +131,11 @@ def _print_single(name, n, beta, res, idx, top) -> None:
         print(f"  … ({n - len(order)} more; use --top or --json)")
     print(f"  value ½; max_y (Pπ)_y = {float(pick('max_win_rate')):.12f}")
     print(f"  duality gap DG_0 = {float(pick('duality_gap')):.3e}")
+    if beta == 0 and not unique:
+        from nashlab.games.equilibrium_set import equilibrium_set
+
+        print(f"  not unique: the equilibria are every π with Pπ ≤ ½, a set of dimension "
+              f"{equilibrium_set(pick('P')).dimension}; this is one vertex of it")
     if beta > 0:
         print(f"  regularised gap DG_β = {float(pick('reg_duality_gap')):.3e}   "
               f"fixed-point residual = {float(pick('fixed_point_residual')):.3e}")
@@ -161,6 +178,15 @@ def run(args) -> int:
         if issubclass(w.category, RuntimeWarning) and "exact_nash" in str(w.message):
             print(f"nashlab nash: warning: {w.message}", file=sys.stderr)
     seconds = time.perf_counter() - t0
+    unique = np.ones(game.batch_shape, dtype=bool)  # π*_β (β > 0) is always unique
+    if beta == 0:
+        from nashlab.games.equilibrium_set import equilibrium_unique
+
+        unique = equilibrium_unique(game.P)
+        if (args.json or game.batch_shape) and not unique.all():  # a single game's text output says it itself
+            which = f"{int((~unique).sum())} of {unique.size} games have" if game.batch_shape else f"{game.name} has"
+            print(f"nashlab nash: warning: {which} more than one equilibrium (every π with Pπ ≤ ½); the policy is one "
+                  "of them", file=sys.stderr)
 
     batched = bool(game.batch_shape)
     out = {
@@ -175,6 +201,7 @@ def run(args) -> int:
         else np.flatnonzero(pol > SUPPORT_TOL).tolist()
     )
     out["seconds"] = seconds
+    out["nash_unique"] = _tolist_bool(unique)
     # condorcet_winner, cycles3, cyclic_share; items and the equilibrium's bootstrap for count data
     out.update(structure_report(game.P, args.game, resamples=args.bootstrap, seed=args.bootstrap_seed))
 
@@ -198,7 +225,7 @@ def run(args) -> int:
             worst = float(flat["reg_duality_gap" if beta > 0 else "duality_gap"].max())
             print(f"max {'DG_β' if beta > 0 else 'DG_0'} over the batch: {worst:.3e}  ({seconds:.2f} s)")
         else:
-            _print_single(game.name, game.n, beta, res, None, args.top)
+            _print_single(game.name, game.n, beta, {**res, "P": game.P}, None, args.top, bool(unique))
             print(f"  Condorcet winner {out['condorcet_winner']}, cyclic triples {out['cycles3']}, "
                   f"cyclic share {out['cyclic_share'] if out['cyclic_share'] is None else round(out['cyclic_share'], 4)}")
             if out.get("bootstrap"):

@@ -8,7 +8,8 @@ Examples::
 
 With ``--json`` the last line of stdout is one JSON object: ``solver``, ``hparams``, ``queries``, ``policy`` (final
 last iterate), ``final`` (``duality_gap``, ``reg_duality_gap``, ``kl_to_nash`` and their ``avg_`` versions; for
-n-player rules ``multiplayer_duality_gap``) and ``trace`` (the same metrics every ``--every`` iterations).
+n-player rules ``multiplayer_duality_gap``), ``trace`` (the same metrics every ``--every`` iterations, at most ~1,000
+records) and ``nash_unique`` (false where the β = 0 game has a set of equilibria: ``kl_to_nash`` is then null).
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ def _summary(value, unit: str = "game") -> str:
 
 
 def run(args) -> int:
+    import numpy as np
+
     from nashlab.games import ContextualGame
     from nashlab.games.preference import validate_seed
     from nashlab.games.spec import parse_game_spec, parse_ref_spec
@@ -116,6 +119,11 @@ def run(args) -> int:
     res = solve(game, args.solver, eta=args.eta, beta=args.beta, iters=args.iters, every=args.every,
                 feedback=args.feedback, seed=seed, init=args.init, policy=args.policy,
                 num_players=args.players, device=args.device, threads=args.threads, progress=True)
+    if not np.all(res.nash_unique):
+        unique = np.asarray(res.nash_unique)
+        which = "" if unique.ndim == 0 else f" in {int((~unique).sum())} of {unique.size} games"
+        print(f"nashlab solve: warning: the β = 0 equilibrium is not unique{which} (a set of policies with Pπ ≤ ½); "
+              "kl_to_nash is undefined there (null), DG_0 measures convergence", file=sys.stderr)
     out = res.to_json()
     out["game"] = getattr(game, "name", None) or getattr(getattr(game, "game", None), "name", None)
     if args.json:

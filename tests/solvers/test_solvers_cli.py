@@ -146,3 +146,29 @@ def test_sigterm_stops_a_long_solve_with_one_line():
     out, err = proc.communicate(timeout=30)
     lines = [line for line in err.splitlines() if "iterations (" not in line]  # progress lines may precede
     assert proc.returncode == 128 + signal.SIGTERM and lines == ["nashlab solve: terminated"], err
+
+
+def test_kl_to_nash_is_undefined_where_the_equilibrium_is_not_unique(capsys):
+    """cyclic:n=2 (every policy is an equilibrium): DG_0 = 0 but KL to the LP's vertex was log 2; it is now NaN
+    (null in JSON), with one warning line, while a batch keeps the KL of its games that have one equilibrium."""
+    import math
+
+    import numpy as np
+
+    from nashlab.games import PreferenceGame, make_matrix
+    from nashlab.solvers import solve
+
+    res = solve(PreferenceGame(make_matrix("cyclic", n=2)), "mwu", iters=5)
+    assert res.nash_unique is False and math.isnan(res.final["kl_to_nash"]) and res.final["duality_gap"] == 0.0
+    batch = np.stack([make_matrix("cyclic", n=4), make_matrix("egpo", n=4, seed=1)])
+    res = solve(PreferenceGame(batch), "mwu", iters=5)
+    assert res.nash_unique.tolist() == [False, True]
+    kl = res.final["kl_to_nash"]
+    assert math.isnan(kl[0]) and kl[1] > 0
+    assert solve(PreferenceGame(make_matrix("cyclic", n=2)), "mmd", beta=0.1, iters=5).nash_unique is True
+
+    rc = main(["solve", "--game", "cyclic:n=2", "--solver", "mwu", "--iters", "5", "--json"])
+    captured = capsys.readouterr()
+    d = json.loads(captured.out.strip().splitlines()[-1])
+    assert rc == 0 and d["final"]["kl_to_nash"] is None and d["nash_unique"] is False
+    assert captured.err.count("\n") == 1 and "not unique" in captured.err
