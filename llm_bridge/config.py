@@ -1,7 +1,9 @@
 """Run configuration for ``nashlab llm train``: a TOML file with ``[model]``, ``[game]``, ``[judge]``, ``[train]`` and
 optional per-solver overrides ``[solvers.<name>]`` (merged over ``[train]`` when that solver runs).
 
-Unknown keys are refused with the list of valid ones. Sections:
+``[model]`` and ``[game]`` are required. Every value is checked when the file is loaded (unknown keys are refused with
+the list of valid ones, a bad value with its key), and :func:`resolved_config` completes the tables with their
+defaults: the form a run folder records and a resume is compared with. Sections:
 
 ``[model]``
     ``source = "tiny"`` (random init from a config: ``family`` llama|qwen2|gpt2, ``hidden``, ``layers``, ``heads``,

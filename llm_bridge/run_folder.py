@@ -152,9 +152,14 @@ def prepare(out: str, config: dict, *, source: str, resume: bool, overwrite: boo
         stored = read_json(cfg_path)
         if not (isinstance(stored, dict) and isinstance(stored.get("config"), dict)):
             raise ValueError(f"{cfg_path} is not a run config written by nashlab")
-        compare_configs(stored["config"], config, where=cfg_path)
         ckpt = os.path.join(out, "checkpoint")
         recover(ckpt)
+        done = None
+        if os.path.isdir(ckpt):  # read before config.json changes: a shortened run is refused with it untouched
+            state = read_json(os.path.join(ckpt, "state.json"))
+            done = state.get("iteration") if isinstance(state, dict) else None
+        compare_configs(stored["config"], config, where=cfg_path,
+                        done_iterations=done if isinstance(done, int) else None)
         if os.path.isdir(ckpt):
             _check_metrics(os.path.join(out, "metrics.csv"))
             _write_config(out, config, source)

@@ -167,8 +167,10 @@ def test_resume_may_extend_iterations_and_records_only_that(run, capsys):
     assert now == stored
     assert [r["iteration"] for r in _rows(out / "metrics.csv")] == ["0", "1", "2", "3"]
     capsys.readouterr()
+    recorded = (out / "config.json").read_text()
     assert _train(config, out, "--resume", "--iterations", "1") == 2  # below what is done
     _one_error_line(capsys, "train.iterations = 1 is below the 3 iterations already done")
+    assert (out / "config.json").read_text() == recorded
 
 
 def test_iterations_cannot_change_under_an_lr_schedule(tmp_path, capsys):
