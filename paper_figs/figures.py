@@ -1,8 +1,14 @@
 """Paper figures: one function per figure, from a run's stored results to a matplotlib ``Figure``.
 
 Every curve is the **median over seeds** with the **inter-quartile band** (25–75 %) shaded; y is logarithmic (values
-≤ 0 are drawn at :data:`FLOOR`). Panels are one per game. When a solver ran with several step sizes η, each panel shows
-its best η on that game (smallest median final gap), as the papers' grid searches do; the chosen η is in the report.
+below :data:`FLOOR` are drawn at it, and every figure says so under its panels). Panels are one per game and share
+their x-axis. When a solver ran with several step sizes η, each panel shows its best η on that game (smallest median
+final gap), as the papers' grid searches do; the chosen η is in the report.
+
+Colour and marker name the solver, line style the feedback or iterate. Curves that coincide (MWU, SPPO and two-player
+MNPO are one update; INPO, Nash-MD and MMD nearly so at small ηβ) would hide each other, so their markers are
+staggered along the curve and the panel's title lists them (``mwu ≡ sppo``). The figures are built on
+:class:`matplotlib.figure.Figure` alone, so importing this module never selects a matplotlib backend.
 
 The gap drawn for a task is its game's gap: ``DG_β`` for β > 0, ``DG_0`` for β = 0 (see
 :func:`nashlab.experiments.report.gap_metric`).
@@ -20,11 +26,23 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .rates import contraction
-from .style import PANEL_H, PANEL_W, RC, feedback_style, solver_color
+from .style import PANEL_H, PANEL_W, RC, feedback_style, solver_color, solver_marker
 
 #: Curves stop where their median first reaches this value: gaps and KLs are O(1) quantities computed in float64,
 #: so below ~1e-13 they are rounding noise (the EGPO paper likewise cuts its curves at a threshold).
 FLOOR = 1e-13
+
+#: Stated under every figure's panels: what the floor does to the curves.
+FLOOR_NOTE = (f"y clipped at {FLOOR:.0e} (float64 rounding below it); a curve ends where its median reaches it. "
+              "≡ in a panel title: those curves coincide (markers staggered).")
+
+#: Markers per curve, evenly spaced along the panel's x-axis (in its own scale): sparse enough to read the curve
+#: through them, and the staggered markers of coincident curves still fall between one another.
+MARKERS_PER_CURVE = 8
+
+#: Two curves coincide when their medians differ by at most this many decades (12 %) at 90 % of the x-values they
+#: share: less than a line width on a panel spanning ten decades, and robust to the spikes of sampled feedback.
+COINCIDE_DECADES = 0.05
 
 
 class RunData:
@@ -141,6 +159,8 @@ def _grid(num: int, *, ncols: int = 3) -> tuple[Figure, list]:
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
     for ax in axes[num:]:
         ax.set_visible(False)
+    for ax in axes[1:num]:  # one x-range per figure, so panels compare at a glance; tick labels stay on every panel
+        ax.sharex(axes[0])
     return fig, axes[:num]
 
 
@@ -157,7 +177,7 @@ def _style_axes(ax, *, title: str, xlabel: str, ylabel: str, logx: bool = False)
     ax.set_yscale("log")
     if logx:
         ax.set_xscale("log")
-    ax.set_title(title, fontsize=RC["axes.titlesize"])
+    _finish_panel(ax, title)
     ax.set_xlabel(xlabel, fontsize=RC["axes.labelsize"])
     ax.set_ylabel(ylabel, fontsize=RC["axes.labelsize"])
     ax.tick_params(labelsize=RC["xtick.labelsize"])
@@ -167,17 +187,112 @@ def _style_axes(ax, *, title: str, xlabel: str, ylabel: str, logx: bool = False)
 
 
 def _legend(fig: Figure, solvers: Iterable[str], extra: list[tuple[str, dict]] = ()) -> None:
-    handles = [Line2D([], [], color=solver_color(s), lw=1.6, label=s) for s in solvers]
+    """One entry per solver (its colour, marker and, when all its curves share one, their line style), then the
+    style entries ``extra`` in black, and :data:`FLOOR_NOTE` under them."""
+    styles: dict[str, set] = defaultdict(set)
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            if line.get_gid() in _CURVE_GIDS:
+                styles[line.get_label().split(" ")[0]].add(line.get_linestyle())
+    handles = []
+    for s in solvers:
+        ls = next(iter(styles[s])) if len(styles[s]) == 1 else "-"
+        handles.append(Line2D([], [], color=solver_color(s), lw=1.6, ls=ls, marker=solver_marker(s), ms=4, label=s))
     handles += [Line2D([], [], color="black", label=label, **kw) for label, kw in extra]
-    if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), frameon=False,
-                   fontsize=RC["legend.fontsize"])
+    fig.legend(handles=handles, loc="outside lower center", ncols=max(1, min(len(handles), 6)), frameon=False,
+               fontsize=RC["legend.fontsize"], title=FLOOR_NOTE, title_fontsize=RC["legend.fontsize"] - 0.5)
 
 
-def _plot_band(ax, band, color: str, ls: str = "-", lw: float = 1.2, alpha: float = 0.18, label=None) -> None:
+#: ``gid`` of the median curves (the lines a legend entry and the coincidence check are about); theory lines and
+#: reference lines carry none.
+_CURVE_GIDS = ("median",)
+
+
+def _plot_band(ax, band, solver: str, ls: str = "-", *, label: str, lw: float = 1.2, alpha: float = 0.18):
+    """The median line (solver colour and marker; ``label`` starts with the solver) and its IQR band."""
     xs, med, q25, q75 = band
-    ax.plot(xs, med, color=color, ls=ls, lw=lw, label=label)
+    color = solver_color(solver)
+    (line,) = ax.plot(xs, med, color=color, ls=ls, lw=lw, label=label, marker=solver_marker(solver), ms=3.2,
+                      gid="median")
     ax.fill_between(xs, q25, q75, color=color, alpha=alpha, lw=0)
+    return line
+
+
+def _coincident(lines) -> list[list]:
+    """Groups (≥ 2, in drawing order) of median lines that coincide: at 90 % of the x-values they share the medians
+    differ by at most :data:`COINCIDE_DECADES` decades, and the shorter covers ≥ 90 % of the longer (a curve that stops
+    at the floor a little earlier still coincides)."""
+    logs = [np.log10(np.asarray(ln.get_ydata(), dtype=np.float64)) for ln in lines]
+    xs = [np.asarray(ln.get_xdata(), dtype=np.float64) for ln in lines]
+    parent = list(range(len(lines)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i in range(len(lines)):
+        for j in range(i + 1, len(lines)):
+            n = min(len(xs[i]), len(xs[j]))
+            if n == 0 or n < 0.9 * max(len(xs[i]), len(xs[j])) or not np.array_equal(xs[i][:n], xs[j][:n]):
+                continue
+            if np.nanquantile(np.abs(logs[i][:n] - logs[j][:n]), 0.9) <= COINCIDE_DECADES:
+                parent[root(j)] = root(i)
+    groups: dict[int, list] = defaultdict(list)
+    for i, ln in enumerate(lines):
+        groups[root(i)].append(ln)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _marker_indices(x: np.ndarray, lo: float, hi: float, offset: float) -> list[int]:
+    """Indices of the points of ``x`` nearest :data:`MARKERS_PER_CURVE` positions evenly spaced over ``[lo, hi]``
+    (already in the axis' scale), shifted by ``offset`` ∈ [0, 1) of one spacing."""
+    step = (hi - lo) / MARKERS_PER_CURVE
+    targets = lo + step * (offset + np.arange(MARKERS_PER_CURVE) + 0.5)
+    ok = np.isfinite(x)
+    if not ok.any() or step <= 0:
+        return []
+    idx = np.flatnonzero(ok)
+    near = idx[np.abs(x[idx][None, :] - targets[targets <= x[idx].max() + step / 2][:, None]).argmin(axis=1)]
+    return sorted(set(near.tolist()))
+
+
+def _finish_panel(ax, title: str) -> None:
+    """Place the markers of the panel's median curves and name the coincident curves in the title.
+
+    Markers are evenly spaced along x; each curve's are shifted by its own fraction k/K of the spacing, and within a
+    group of m coincident curves by j/m, so every rule of the group shows its markers between the others'.
+    """
+    import textwrap
+
+    lines = [ln for ln in ax.get_lines() if ln.get_gid() in _CURVE_GIDS]
+    log = ax.get_xscale() == "log"
+
+    def scaled(ln) -> np.ndarray:
+        x = np.asarray(ln.get_xdata(), dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(x > 0, np.log10(x), np.nan) if log else x
+
+    xs = [scaled(ln) for ln in lines]
+    finite = [x[np.isfinite(x)] for x in xs if np.isfinite(x).any()]
+    lo, hi = (min(x.min() for x in finite), max(x.max() for x in finite)) if finite else (0.0, 0.0)
+    offset = {id(ln): k / len(lines) for k, ln in enumerate(lines)}
+    groups = _coincident(lines)
+    for group in groups:
+        for j, ln in enumerate(group):
+            offset[id(ln)] = j / len(group)
+    for ln, x in zip(lines, xs):
+        ln.set_markevery(_marker_indices(x, lo, hi, offset[id(ln)]))
+    notes: list[str] = []
+    for group in groups:
+        solvers = [ln.get_label().split(" ")[0] for ln in group]
+        names = solvers if len(set(solvers)) == len(solvers) else [ln.get_label() for ln in group]
+        note = " ≡ ".join(dict.fromkeys(names))
+        if note not in notes:
+            notes.append(note)
+    if notes:
+        title += "\n" + "\n".join(textwrap.wrap("; ".join(notes), 48))
+    ax.set_title(title, fontsize=RC["axes.titlesize"])
 
 
 def _solver_order(tasks: list[dict]) -> list[str]:
@@ -222,7 +337,8 @@ def _gap_figure(data: RunData, beta: float, *, feedback: str | None, x: str) -> 
                 band = _band(data, members, gap_name(beta), x=x)
                 if band is None:
                     continue
-                _plot_band(ax, band, solver_color(s), feedback_style(fb))
+                kind = fb.split(":")[0]
+                _plot_band(ax, band, s, feedback_style(fb), label=s if kind == "exact" else f"{s} {kind}")
                 fbs.add(fb.split(":")[0])
                 if s not in used:
                     used.append(s)
@@ -261,12 +377,12 @@ def fig_kl_rates(data: RunData, beta: float) -> Figure:
             if band is None:
                 continue
             color = solver_color(s)
-            _plot_band(ax, band, color)
+            _plot_band(ax, band, s, label=s)
             label, q = contraction(s, _resolved_eta(members[0]), beta)
             xs = np.asarray(data.trace("kl_to_nash")[members[0]["task_id"]]["iteration"], dtype=np.float64)
             theory = band[1][0] * np.exp(xs * math.log(q))  # KL_0 · q^t, drawn down to the floor
             keep = theory >= FLOOR
-            ax.plot(xs[keep], theory[keep], color=color, ls="--", lw=0.9, alpha=0.9)
+            ax.plot(xs[keep], theory[keep], color=color, ls="--", lw=0.9, alpha=0.9, label=f"{s} theory")
             used.append(s) if s not in used else None
         _style_axes(ax, title=game, xlabel="iteration t", ylabel=r"KL($\pi^*_\beta\,\|\,\pi_t$)")
     if not games:
@@ -289,7 +405,7 @@ def fig_last_vs_average(data: RunData, beta: float) -> Figure:
             for avg, ls in ((False, "-"), (True, ":")):
                 band = _band(data, members, gap_name(beta, avg=avg))
                 if band is not None:
-                    _plot_band(ax, band, solver_color(s), ls, alpha=0.10 if avg else 0.18)
+                    _plot_band(ax, band, s, ls, label=f"{s} average" if avg else s, alpha=0.10 if avg else 0.18)
                     used.append(s) if s not in used else None
         _style_axes(ax, title=game, xlabel="iteration t", ylabel=_gap_label(beta))
     _legend(fig, used, [("last iterate π$_t$", {"ls": "-"}), ("average iterate π̄$_t$", {"ls": ":"})])
@@ -305,27 +421,31 @@ def fig_multiplayer_gap(data: RunData) -> Figure:
     panels = [(g, b) for g in data.games(multiplayer=True) for b in data.betas(multiplayer=True)
               if _select(data, beta=b, game=g, multiplayer=True)]
     fig, axes = _grid(max(len(panels), 1))
-    used = []
+    used, kinds = [], set()
     for ax, (game, beta) in zip(axes, panels):
         ts = _select(data, beta=beta, game=game, multiplayer=True)
         players = ts[0]["players"]
         for s in _solver_order(ts):
             for fb in sorted({t["feedback"] for t in ts if t["solver"] == s}):
                 members = [t for t in ts if t["solver"] == s and t["feedback"] == fb]
+                kind = fb.split(":")[0]
                 band = _band(data, members, "multiplayer_duality_gap")
                 if band is not None:
-                    _plot_band(ax, band, solver_color(s), feedback_style(fb))
+                    _plot_band(ax, band, s, feedback_style(fb), label=s if kind == "exact" else f"{s} {kind}")
                     used.append(s) if s not in used else None
-                if fb == "exact":
+                    kinds.add(f"last, {kind}")
+                if kind == "exact":
                     band = _band(data, members, "avg_multiplayer_duality_gap")
                     if band is not None:
-                        _plot_band(ax, band, solver_color(s), ":", alpha=0.08)
+                        _plot_band(ax, band, s, ":", label=f"{s} average", alpha=0.08)
+                        kinds.add("average, exact")
         _style_axes(ax, title=f"{game} ({players} players, β = {beta:g})", xlabel="iteration t",
                     ylabel="multiplayer duality gap")
     if not panels:
         _style_axes(axes[0], title="no n-player game in this run", xlabel="iteration t",
                     ylabel="multiplayer duality gap")
-    _legend(fig, used, [("last, exact", {"ls": "-"}), ("last, sampled", {"ls": "--"}), ("average, exact", {"ls": ":"})])
+    styles = {"last, exact": "-", "last, sampled": "--", "average, exact": ":"}
+    _legend(fig, used, [(k, {"ls": ls}) for k, ls in styles.items() if k in kinds])
     _title(fig, "n-player games: multiplayer duality gap (median, IQR over seeds)")
     return fig
 

