@@ -127,6 +127,18 @@ def check_positive(value, name: str, *, upper: float | None = None, upper_text: 
     return v
 
 
+#: Most players of an n-player rule (mnpo; td-mnpo's history + 1): the state holds one log-policy per player, and
+#: the papers use 3 to 5; a count such as 10**8 would only exhaust memory.
+MAX_PLAYERS = 1024
+
+
+def check_players(value) -> int:
+    """``value`` after checking it is an integer in ``[2, MAX_PLAYERS]``."""
+    if not (isinstance(value, int) and not isinstance(value, bool) and 2 <= value <= MAX_PLAYERS):
+        raise ValueError(f"num_players (--players) must be an integer in [2, {MAX_PLAYERS}]; got {value!r}")
+    return value
+
+
 def check_nonnegative(value, name: str) -> float:
     """``value`` as a float after checking it is finite and ``≥ 0`` (NaN fails); the games/ check, one message."""
     return validate_beta(value, name=name)

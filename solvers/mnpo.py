@@ -13,7 +13,7 @@ The players may start at different policies (``log_pi0 [..., N, n]``): the disag
 ``d_i = ℓ_i − mean_j ℓ_j`` then obeys ``d_i' = −d_i/(N−1) + η(r_i − r̄)``, so it contracts by ``1/(N−1)`` per step up
 to an O(η) term (derived).
 
-* Step-size condition: any ``η > 0``; ``num_players ≥ 2``.
+* Step-size condition: any ``η > 0``; ``2 ≤ num_players ≤ 1024`` (:data:`~.core.MAX_PLAYERS`).
 * Claim (average iterate; MNPO's no-regret argument, Freund & Schapire): with ``η ∝ 1/√T`` the multiplayer duality gap
   of the average profile (β = 0) falls as O(1/√T), for N = 3, 4 from distinct seeded initial policies —
   ``tests/solvers/test_solvers_rates.py::test_mnpo_average_gap_rate``. No last-iterate claim.
@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 
 from .core import Solver, SolverState, Tensor, advance, check_nonnegative, check_positive, init_state, mirror_loss
-from .core import tabular_prox
+from .core import check_players, tabular_prox
 
 DEFAULT_ETA = 0.1
 DEFAULT_BETA = 0.0
@@ -86,8 +86,7 @@ def mnpo(eta: float | None = None, beta: float | None = None, num_players: int =
     beta = check_nonnegative(DEFAULT_BETA if beta is None else beta, "beta")
     if num_players is None:
         num_players = DEFAULT_PLAYERS
-    if not (isinstance(num_players, int) and not isinstance(num_players, bool) and num_players >= 2):
-        raise ValueError(f"num_players must be an integer ≥ 2; got {num_players!r}")
+    num_players = check_players(num_players)
     N = num_players
 
     def init(log_pi_ref, log_pi0=None) -> SolverState:

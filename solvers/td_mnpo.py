@@ -30,7 +30,7 @@ import math
 import torch
 
 from .core import Solver, SolverState, Tensor, advance, check_positive, combine, init_state, mirror_loss
-from .core import tabular_prox
+from .core import check_players, tabular_prox
 
 DEFAULT_ETA = 0.1
 DEFAULT_BETA = 0.1
@@ -76,8 +76,7 @@ def td_mnpo(eta: float | None = None, beta: float | None = None, num_players: in
     eta = check_positive(DEFAULT_ETA if eta is None else eta, "eta")
     if num_players is None:
         num_players = DEFAULT_PLAYERS
-    if not (isinstance(num_players, int) and not isinstance(num_players, bool) and num_players >= 2):
-        raise ValueError(f"num_players must be an integer ≥ 2; got {num_players!r}")
+    num_players = check_players(num_players)
     H = num_players - 1
     if rho is not None:
         rho = check_positive(rho, "rho", upper=1.0, upper_text="0 < rho ≤ 1")

@@ -172,3 +172,12 @@ def test_kl_to_nash_is_undefined_where_the_equilibrium_is_not_unique(capsys):
     d = json.loads(captured.out.strip().splitlines()[-1])
     assert rc == 0 and d["final"]["kl_to_nash"] is None and d["nash_unique"] is False
     assert captured.err.count("\n") == 1 and "not unique" in captured.err
+
+
+@pytest.mark.parametrize("solver", ["mnpo", "td-mnpo"])
+@pytest.mark.parametrize("players", ["1", "1025", "100000000"])
+def test_player_counts_are_bounded(capsys, solver, players):
+    rc = main(["solve", "--game", "cyclic:n=3", "--solver", solver, "--beta", "0.1", "--players", players,
+               "--iters", "2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "num_players (--players) must be an integer in [2, 1024]" in err[0]
