@@ -1,17 +1,69 @@
-"""Reference equilibria computed independently of every solver: an LP for β = 0, Newton's method for β > 0.
+"""Reference equilibria computed independently of every solver, certified, for single games and batches.
 
-These are the ground truth the solvers are measured against, so neither routine runs an update rule under test.
+* β = 0: :func:`exact_nash`, an interior-point method on the equilibrium's complementarity problem
+  (:func:`nashlab.games.nash_scale.lcp_interior_point`) with the full LP (scipy HiGHS) and its rescue path as the
+  fallback for any game the first answer does not certify.
+* β > 0: :func:`regularized_nash`, Newton's method at the target β, with continuation in β as the fallback.
+
+Every answer carries a :class:`Certificate` recomputed from ``P`` and the returned policy alone. These are the ground
+truth the solvers are measured against, so no routine here runs an update rule under test.
 """
 
 from __future__ import annotations
 
+import time
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linprog
 from scipy.special import logsumexp, softmax
 
+from .interruptible import call_interruptible
+from .nash_scale import lcp_interior_point, newton_regularized
 from .preference import PreferenceGame, validate_beta, validate_policy, validate_preference_matrix
+
+#: An exact answer is certified when its best-response gap ``DG_0 = 2 max_y (Pπ)_y − 1`` is at most this.
+CERT_GAP = 1e-9
+#: A regularised answer is certified when its fixed-point residual is at most this.
+CERT_RESIDUAL = 1e-10
+#: Single games from this size on are solved in a child process that Ctrl-C can kill (one LAPACK call at n = 1,500
+#: takes ~0.2–0.5 s on 2 cores and cannot be interrupted from Python; a child has no such delay).
+INTERRUPTIBLE_N = 1500
+#: Largest game :func:`exact_nash` accepts: the interior-point method costs ~20–30 dense n × n factorisations,
+#: ~20–40 s at n = 3,000 on 2 cores, so ~10–20 minutes and 3 × n² × 8 bytes (2.4 GB) at n = 10,000.
+MAX_EXACT_N = 10_000
+#: Measured seconds of :func:`exact_nash` at n = 3,000 on 2 loaded cores, the base of the estimate in the refusal.
+_SECONDS_AT_3000 = 30.0
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """How good a reference equilibrium is, recomputed from ``P`` and the returned policy only.
+
+    Attributes:
+        duality_gap: ``[...]``: β = 0: ``DG_0(π) = 2 max_y (Pπ)_y − 1`` (certified when ≤ :data:`CERT_GAP`);
+            β > 0: ``DG_β(π)`` (:func:`nashlab.games.reg_duality_gap`).
+        residual: ``[...]``: β = 0: complementary slackness ``max_y π_y |(Pπ)_y − ½|`` (an equilibrium's support
+            actions all win exactly half); β > 0: ``min_c ‖log π − log π_ref − Pπ/β + c‖_∞ = (max F − min F)/2`` with
+            ``F = log π − log π_ref − Pπ/β`` (certified when ≤ :data:`CERT_RESIDUAL`).
+        method: ``[...]`` strings naming what produced each answer, and the fallback taken when the first method's
+            answer failed certification.
+    """
+
+    duality_gap: np.ndarray
+    residual: np.ndarray
+    method: np.ndarray
+
+    def as_dict(self) -> dict:
+        """JSON-ready: floats and strings for one game, nested lists for a batch."""
+
+        def conv(x):
+            arr = np.asarray(x)
+            return arr.item() if arr.ndim == 0 else arr.tolist()
+
+        return {"duality_gap": conv(self.duality_gap.astype(float)), "residual": conv(self.residual.astype(float)),
+                "method": conv(self.method)}
 
 
 def _as_game_arrays(game_or_P, pi_ref=None, beta=None):
@@ -223,34 +275,68 @@ def _polish_support(P: np.ndarray, pi: np.ndarray) -> np.ndarray:
     return cand if (P @ cand).max() <= (P @ pi).max() else pi
 
 
-def exact_nash(game_or_P) -> np.ndarray:
-    """A Nash equilibrium (maximal lottery) of the original game, by linear programming (scipy HiGHS).
+def _exact_certified(flat):
+    """Equilibria of a stack ``[B, n, n]`` with their certificate arrays: the interior-point answer where it
+    certifies, the full LP (:func:`_max_lottery_single`, with its rescue path) where it does not."""
+    pi, _ = lcp_interior_point(flat)
+    pi = np.clip(pi, 0.0, None)
+    pi /= pi.sum(-1, keepdims=True)
+    gap = 2.0 * np.einsum("bij,bj->bi", flat, pi).max(-1) - 1.0
+    method = np.full(flat.shape[0], "interior point", dtype=object)
+    for b in np.flatnonzero(~(gap <= CERT_GAP)):
+        pi[b] = _max_lottery_single(flat[b])
+        method[b] = f"full LP (HiGHS): the interior point's answer had DG_0 = {gap[b]:.1e} > {CERT_GAP:g}"
+    g = np.einsum("bij,bj->bi", flat, pi)
+    return pi, 2.0 * g.max(-1) - 1.0, (pi * np.abs(g - 0.5)).max(-1), method
 
-    Solves ``min_{π ∈ Δ} max_y (Pπ)_y``; its value is ½ and any minimiser satisfies ``Pπ ≤ ½``, i.e.
-    ``DG_0(π) = 2 max_y (Pπ)_y − 1 = 0``. When the equilibrium is not unique (e.g. even cyclic tournaments) one
-    vertex of the equilibrium set is returned. The LP vertex is polished on its support to ~1e-15.
 
-    Near-degenerate games defeat HiGHS's tolerances: sigmoids of rank-2 skew forms (``embedding:dim=2``, a "disc
-    game") at n ≥ 200 have hundreds of actions within 1e-8 of being best responses, and HiGHS may end with status
-    "unknown" or no point. Then other HiGHS methods (``_LP_ATTEMPTS``), iterative refinement by rescaled correction
-    LPs (:func:`_refine_lp`, started from the LP point or, when there is none, from ``π*_β`` at small β), column
-    generation, and as a last resort ``π*_β`` at β = 1e-8 are tried. The answer has ``DG_0 ≤ 1e-9`` (measured
-    ≤ 2e-11 on disc games n = 300, seeds 0–13; tested in ``test_exact_nash_refines_degenerate_rank2_games_at_n300``),
-    or ``≤ 1e-6`` with a ``RuntimeWarning``, else ``RuntimeError``.
+def exact_nash(game_or_P, *, return_certificate: bool = False):
+    """A Nash equilibrium (maximal lottery) of the original game, certified: ``DG_0 = 2 max_y (Pπ)_y − 1 ≤ 1e-9``.
+
+    The equilibria are the ``π ∈ Δ`` with ``Pπ ≤ ½`` (the game is symmetric, ``πᵀPπ = ½``). Method:
+
+    1. an interior-point method on the equivalent monotone complementarity problem (``z ≥ 0``, ``(1.5 − P)z ≥ 1``,
+       ``zᵀ((1.5 − P)z − 1) = 0``; :func:`nashlab.games.nash_scale.lcp_interior_point`), batched over games, whose
+       support guess is polished by one linear solve to ~1e-15; ~20–30 dense factorisations, against thousands of
+       simplex pivots (n = 1,000: ~1 s where scipy's HiGHS simplex takes ~20 s);
+    2. certification of every answer from ``P`` and ``π`` alone: ``DG_0(π) ≤`` :data:`CERT_GAP`;
+    3. where that fails, the full LP ``min_{π ∈ Δ} max_y ((P − ½)π)_y`` by HiGHS with its rescue path for
+       near-degenerate games (other HiGHS methods, rescaled correction LPs :func:`_refine_lp`, column generation,
+       ``π*_β`` at β = 1e-8), named in the certificate's ``method``. The LP's answer has ``DG_0 ≤ 1e-9``, or
+       ``≤ 1e-6`` with a ``RuntimeWarning``, else ``RuntimeError``.
+
+    When the equilibrium is not unique (e.g. even cyclic tournaments) one point of the equilibrium set is returned.
+    A single game with n ≥ :data:`INTERRUPTIBLE_N` is solved in a child process, so Ctrl-C stops it at once; games
+    above :data:`MAX_EXACT_N` actions are refused (``ValueError``) with the expected time.
 
     Args:
         game_or_P: a :class:`PreferenceGame` or a matrix ``[..., n, n]`` (validated).
+        return_certificate: also return the :class:`Certificate`.
 
     Returns:
-        ``[..., n]`` float64 distributions (one per game in the batch).
+        ``[..., n]`` float64 distributions (one per game in the batch), and the certificate if asked.
 
     >>> exact_nash([[0.5, 0.8], [0.2, 0.5]]).round(12).tolist()
     [1.0, 0.0]
     """
     P, _, _ = _as_game_arrays(game_or_P)
-    flat = P.reshape(-1, P.shape[-1], P.shape[-1])
-    out = np.stack([_max_lottery_single(m) for m in flat])
-    return out.reshape(P.shape[:-1])
+    n = P.shape[-1]
+    if n > MAX_EXACT_N:
+        minutes = _SECONDS_AT_3000 * (n / 3000) ** 3 / 60
+        raise ValueError(
+            f"exact_nash: n = {n} actions is above the limit of {MAX_EXACT_N:,} (the solver is O(n³) per step: "
+            f"about {minutes:,.0f} minutes and {3 * n * n * 8 / 2**30:.0f} GiB here); use a smaller game"
+        )
+    flat = P.reshape(-1, n, n)
+    if flat.shape[0] == 1 and n >= INTERRUPTIBLE_N:
+        pi, gap, res, method = call_interruptible(_exact_certified, flat)
+    else:
+        pi, gap, res, method = _exact_certified(flat)
+    pi = pi.reshape(P.shape[:-1])
+    if not return_certificate:
+        return pi
+    shape = P.shape[:-2]
+    return pi, Certificate(gap.reshape(shape), res.reshape(shape), method.reshape(shape))
 
 
 def _fixed_point_residual(P, log_pi_ref, log_pi, beta):
@@ -342,17 +428,49 @@ def _reg_nash_single(P, pi_ref, beta, tol):
     return softmax(log_pi), log_pi - logsumexp(log_pi)
 
 
-def regularized_nash(game_or_P, pi_ref=None, beta=None, *, tol: float = 1e-13, return_log: bool = False):
+#: Newton at the target β is tried first from this β up (measured: 3 steps at β = 0.1, 5–9 at 0.01, n = 1,000);
+#: below it, or when it does not converge within its step budget, continuation in β (:func:`_reg_nash_single`).
+_DIRECT_MIN_BETA = 1e-3
+
+
+def _reg_certified(flatP, flatR, beta, tol):
+    """``(π, log π, DG_β, residual, method)`` for a stack: Newton at the target β (batched), continuation in β for
+    the games where it does not converge."""
+    from .metrics import reg_duality_gap
+
+    log_ref = np.log(flatR)
+    B = flatP.shape[0]
+    method = np.full(B, "newton", dtype=object)
+    if beta >= _DIRECT_MIN_BETA:
+        log_pi, _, conv = newton_regularized(flatP, log_ref, beta, tol=tol, step_tol=_STEP_TOL)
+        log_pi = log_pi - logsumexp(log_pi, axis=-1, keepdims=True)
+    else:
+        log_pi, conv = np.empty_like(log_ref), np.zeros(B, bool)
+    for b in np.flatnonzero(~conv):
+        _, log_pi[b] = _reg_nash_single(flatP[b], flatR[b], beta, tol)
+        method[b] = "newton with continuation in beta" if beta >= _DIRECT_MIN_BETA else "newton, continuation in beta"
+    pi = np.exp(log_pi)
+    pi /= pi.sum(-1, keepdims=True)
+    F = log_pi - log_ref - np.einsum("bij,bj->bi", flatP, pi) / beta
+    residual = (F.max(-1) - F.min(-1)) / 2.0
+    return pi, log_pi, np.asarray(reg_duality_gap(flatP, pi, flatR, beta)).reshape(B), residual, method
+
+
+def regularized_nash(game_or_P, pi_ref=None, beta=None, *, tol: float = 1e-13, return_log: bool = False,
+                     return_certificate: bool = False):
     """The regularised Nash equilibrium ``π*_β``: the unique fixed point of ``π ∝ π_ref · exp(Pπ / β)``.
 
-    Solved directly (damped Newton with continuation in β, see :func:`_newton_single`) rather than by running any
-    update rule, so solvers can be measured against it. The residual ``‖ℓ − ℓ_ref − Pπ/β‖`` (centred) is driven below
-    ``tol`` (1e-13 by default) or to its floating-point floor (~1e-12 at n = 1,000, β = 1e-3), which puts
-    ``KL(π*_β‖π)`` of the returned π below 1e-18. Checked in ``tests/games/test_nash.py``: the fixed point and
-    ``DG_β ≤ 1e-10`` over every generator (n ≤ 1,000, β ≥ 1e-3), ``KL ≤ 1e-10`` against MINPACK's hybr on π-space
-    (β ∈ {1, 0.1, 0.01, 0.001}, n ≤ 100) and against the plain fixed-point iteration at n = 1,000.
-    Cost: ~0.3–0.8 s at n = 1,000 and β ∈ [1e-3, 1e-2] on 2 cores (Newton steps are O(n³) solves; 5–8 continuation
-    levels of 3–10 steps each).
+    Solved directly rather than by running any update rule, so solvers can be measured against it: damped Newton on
+    ``F(ℓ) = ℓ − ℓ_ref − Pπ/β − c`` (``π = softmax ℓ``) at the target β from ``π_ref``, batched over games
+    (:func:`nashlab.games.nash_scale.newton_regularized`: 3 dense solves at n = 1,000, β = 0.1; 5–9 at β = 0.01);
+    below β = 1e-3, or for a game where that does not converge, Newton with continuation in β
+    (:func:`_reg_nash_single`), named in the certificate's ``method``. The residual ``‖F‖`` is driven below ``tol``
+    (1e-13) or to its floating-point floor (~1e-12 at n = 1,000, β = 1e-3), which puts ``KL(π*_β‖π)`` below 1e-18;
+    the certificate reports ``min_c ‖log π − log π_ref − Pπ/β + c‖_∞`` (≤ :data:`CERT_RESIDUAL` = 1e-10 at
+    β ≥ 1e-3, n ≤ 3,000) and ``DG_β``. Checked in ``tests/games/test_nash.py``: the fixed point and ``DG_β ≤ 1e-10``
+    over every generator (n ≤ 1,000, β ≥ 1e-3), ``KL ≤ 1e-10`` against MINPACK's hybr on π-space (β ∈ {1, 0.1,
+    0.01, 0.001}, n ≤ 100) and against the plain fixed-point iteration at n = 1,000. A single game with
+    n ≥ :data:`INTERRUPTIBLE_N` is solved in a child process that Ctrl-C kills.
 
     Args:
         game_or_P: a :class:`PreferenceGame` (its ``pi_ref`` and ``beta`` are the defaults) or a matrix ``[..., n, n]``.
@@ -360,9 +478,10 @@ def regularized_nash(game_or_P, pi_ref=None, beta=None, *, tol: float = 1e-13, r
         beta: ``β > 0``; overrides the game's.
         tol: residual tolerance.
         return_log: also return ``log π*_β``.
+        return_certificate: also return the :class:`Certificate` (last).
 
     Returns:
-        ``[..., n]`` float64 distributions (and their logs if ``return_log``).
+        ``[..., n]`` float64 distributions (then their logs if ``return_log``, then the certificate if asked).
 
     Raises:
         ValueError: if ``β`` is not a finite number ≥ :data:`MIN_BETA` = 1e-8 (use :func:`exact_nash` for β = 0).
@@ -383,8 +502,14 @@ def regularized_nash(game_or_P, pi_ref=None, beta=None, *, tol: float = 1e-13, r
     n = P.shape[-1]
     flatP = P.reshape(-1, n, n)
     flatR = np.ascontiguousarray(ref).reshape(-1, n)
-    pis, logs = zip(*(_reg_nash_single(m, r, b, tol) for m, r in zip(flatP, flatR)))
-    pi = np.stack(pis).reshape(P.shape[:-1])
+    if flatP.shape[0] == 1 and n >= INTERRUPTIBLE_N:
+        pi, log_pi, gap, res, method = call_interruptible(_reg_certified, flatP, flatR, b, tol)
+    else:
+        pi, log_pi, gap, res, method = _reg_certified(flatP, flatR, b, tol)
+    shape = P.shape[:-1]
+    out = [pi.reshape(shape)]
     if return_log:
-        return pi, np.stack(logs).reshape(P.shape[:-1])
-    return pi
+        out.append(log_pi.reshape(shape))
+    if return_certificate:
+        out.append(Certificate(gap.reshape(shape[:-1]), res.reshape(shape[:-1]), method.reshape(shape[:-1])))
+    return out[0] if len(out) == 1 else tuple(out)

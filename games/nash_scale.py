@@ -1,0 +1,243 @@
+"""Batched kernels for reference equilibria at scale: an interior-point method for the exact equilibrium and Newton's
+method at the target β for the regularised one.
+
+Both run on stacks of games ``P [B, n, n]`` with numpy (CPU) or torch (CPU or CUDA) arrays: the same code, through the
+few operations where the two libraries differ (:class:`_Ops`). Neither certifies anything: :mod:`nashlab.games.nash`
+recomputes the gaps of what they return from ``P`` and the policy alone, and falls back to its LP or to Newton with
+continuation in β where the kernel's answer does not pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class _Ops:
+    """The operations numpy and torch spell differently, for arrays of either kind."""
+
+    def __init__(self, like):
+        self.torch = type(like).__module__.startswith("torch")
+        if self.torch:
+            import torch
+
+            self.xp = torch
+        else:
+            self.xp = np
+
+    def amax(self, x):
+        return x.amax(-1) if self.torch else x.max(-1)
+
+    def amin(self, x):
+        return x.amin(-1) if self.torch else x.min(-1)
+
+    def clamp_min(self, x, lo):
+        return x.clamp_min(lo) if self.torch else np.maximum(x, lo)
+
+    def factor(self, K):
+        """A solver for ``K x = b`` (batched) that factors ``K`` once."""
+        if self.torch:
+            LU, piv = self.xp.linalg.lu_factor(K)
+            return lambda b: self.xp.linalg.lu_solve(LU, piv, b[..., None])[..., 0]
+        if K.shape[0] == 1:  # one big game: LAPACK's LU once, two cheap triangular solves
+            import scipy.linalg as sl
+
+            lu = sl.lu_factor(K[0], overwrite_a=True, check_finite=False)
+            return lambda b: sl.lu_solve(lu, b[0], check_finite=False)[None]
+        # numpy has no batched LU; two batched solves measured faster than torch's CPU lu_factor + lu_solve here
+        return lambda b: np.linalg.solve(K, b[..., None])[..., 0]
+
+
+def _to_boundary(x, dx, ops):
+    """Largest ``α ≤ 1`` with ``x + α dx ≥ 0`` per game (``x > 0``)."""
+    ratio = ops.xp.where(dx < 0, -x / ops.xp.where(dx < 0, dx, -1.0), ops.xp.ones_like(x) * 2.0)
+    return ops.amin(ratio).clip(max=1.0) if not ops.torch else ops.amin(ratio).clamp_max(1.0)
+
+
+def support_polish(P, S, ops):
+    """Solve the equilibrium's equalities on a guessed support ``S`` (boolean ``[B, n]``): ``(M z)_S = 1``, ``z_¬S = 0``
+    with ``M = 1.5 − P``, i.e. ``(Pπ)_S = ½`` and ``Σπ = 1`` (the two hold together at a solution, see
+    :func:`lcp_interior_point`). One game solves the ``|S| × |S|`` system; a batch keeps one dense solve by putting the
+    identity in the rows and columns off ``S``. Returns ``z [B, n]``, NaN rows where a system is singular (e.g. a game
+    with a set of equilibria)."""
+    xp = ops.xp
+    M = 1.5 - P
+    if P.shape[0] == 1 and not ops.torch:
+        s = np.flatnonzero(S[0])
+        out = np.zeros_like(P[..., 0])
+        try:
+            out[0, s] = np.linalg.solve(M[0][np.ix_(s, s)], np.ones(s.size))
+        except np.linalg.LinAlgError:
+            out[:] = np.nan
+        return out
+    both = S[..., :, None] & S[..., None, :]
+    K = xp.where(both, M, xp.zeros_like(M))
+    idx = xp.arange(P.shape[-1])
+    K[..., idx, idx] = xp.where(S, K[..., idx, idx], xp.ones_like(K[..., idx, idx]))
+    rhs = S.to(P.dtype) if ops.torch else S.astype(P.dtype)
+    try:
+        return xp.linalg.solve(K, rhs[..., None])[..., 0]
+    except (np.linalg.LinAlgError, RuntimeError):  # torch raises RuntimeError (_LinAlgError) for a singular system
+        out = xp.full_like(rhs, float("nan"))
+        for b in range(K.shape[0]):
+            try:
+                out[b] = xp.linalg.solve(K[b], rhs[b])
+            except (np.linalg.LinAlgError, RuntimeError):
+                pass
+        return out
+
+
+def lcp_interior_point(P, *, max_iter: int = 80, polish_below: float = 1e-5, accept_gap: float = 1e-12):
+    """Nash equilibria of symmetric constant-sum games ``P [B, n, n]`` by a primal–dual interior-point method.
+
+    The equilibrium problem is the monotone linear complementarity problem
+
+        find ``z ≥ 0``, ``w = M z − 1 ≥ 0``, ``zᵀw = 0``, with ``M = 11ᵀ − A = 1.5 − P`` (``A = P − ½`` skew),
+
+    because ``xᵀMx = (1ᵀx)²`` (``A`` is skew) makes ``M`` positive semidefinite, and at a solution
+    ``0 = zᵀw = (1ᵀz)² − 1ᵀz`` forces ``1ᵀz = 1`` (``z = 0`` is infeasible), so ``w = −Az ≥ 0``: ``z`` is an
+    equilibrium ``π`` with ``(Pπ)_y ≤ ½`` for all ``y``, and conversely every equilibrium is a solution.
+
+    Each iteration is Mehrotra's predictor–corrector on the infeasible central path ``z ∘ w = σμ1``,
+    ``r = M z − 1 − w → 0``: the Newton system ``(M + diag(w/z)) dz = rc/z − r``, ``dw = M dz + r`` is factored once
+    (one dense LU of size n) and solved twice (affine direction with ``rc = −z∘w``, then
+    ``rc = −z∘w − dz_aff∘dw_aff + σμ`` with ``σ = (μ_aff/μ)³``); the step is 0.995 of the way to the boundary.
+
+    Once ``μ = zᵀw/n`` is below ``polish_below`` and the support read off as ``S = {z > w}`` (strict complementarity
+    separates the two) is the same in two successive iterations, :func:`support_polish` solves the equalities on it; a
+    game stops as soon as its polished point or its iterate has ``DG_0 ≤ accept_gap``. Measured at n = 1,000: 17–18
+    iterations (skew, egpo, hodge), 29 (embedding); the polished point then has DG_0 ~ 1e-15.
+
+    Returns:
+        ``(π [B, n], iterations)``: the best point per game (polished or the last iterate ``z/1ᵀz``), not certified.
+    """
+    ops = _Ops(P)
+    xp = ops.xp
+    B, n = P.shape[0], P.shape[-1]
+    best = xp.full_like(P[..., 0], 1.0 / n)
+    best_gap = 2.0 * ops.amax((P @ best[..., None])[..., 0]) - 1.0
+    # The working set shrinks as games finish (``a`` maps its rows to the batch): finished games cost nothing.
+    a = xp.arange(B)
+    Pa, Ma = P, 1.5 - P
+    z, w = best.clone() if ops.torch else best.copy(), xp.ones_like(best)
+    support = z > w  # all False: the classification of the previous iteration
+    idx = xp.arange(n)
+    it = 0
+    for it in range(1, max_iter + 1):
+        r = (Ma @ z[..., None])[..., 0] - 1.0 - w
+        mu = (z * w).sum(-1) / n
+        K = Ma.clone() if ops.torch else Ma.copy()
+        K[..., idx, idx] += w / z
+        solve = ops.factor(K)
+
+        def direction(rc):
+            dz = solve(rc / z - r)
+            return dz, (Ma @ dz[..., None])[..., 0] + r
+
+        dz, dw = direction(-z * w)
+        alpha = ops.xp.minimum(_to_boundary(z, dz, ops), _to_boundary(w, dw, ops))[..., None]
+        mu_aff = ((z + alpha * dz) * (w + alpha * dw)).sum(-1) / n
+        sigma = ((mu_aff / mu) ** 3)[..., None]
+        dz, dw = direction(-z * w - dz * dw + sigma * mu[..., None])
+        alpha = ops.xp.minimum(_to_boundary(z, dz, ops), _to_boundary(w, dw, ops))[..., None]
+        alpha = (0.995 * alpha).clip(max=1.0) if not ops.torch else (0.995 * alpha).clamp_max(1.0)
+        # Keep the iterate strictly interior even when a step lands on the boundary in floating point.
+        z, w = ops.clamp_min(z + alpha * dz, 1e-300), ops.clamp_min(w + alpha * dw, 1e-300)
+
+        cand = z / z.sum(-1, keepdims=True)
+        cands = [cand]
+        mu = (z * w).sum(-1) / n
+        S = z > w
+        stable = (S == support).all(-1) & (mu < polish_below)
+        support = S
+        if bool(stable.any()):
+            s = stable.nonzero(as_tuple=True)[0] if ops.torch else np.flatnonzero(stable)
+            zp = support_polish(Pa[s], S[s], ops)
+            ok = xp.isfinite(zp).all(-1) & (zp >= 0).all(-1)
+            zs = xp.where(ok[..., None], zp, z[s])
+            c = cand.clone() if ops.torch else cand.copy()
+            c[s] = zs / zs.sum(-1, keepdims=True)
+            cands.append(c)
+        bg, bp = best_gap[a], best[a]
+        for c in cands:
+            g = 2.0 * ops.amax((Pa @ c[..., None])[..., 0]) - 1.0
+            better = g < bg
+            bp = xp.where(better[..., None], c, bp)
+            bg = xp.where(better, g, bg)
+        best[a], best_gap[a] = bp, bg
+        rmax = ops.amax(r.abs() if ops.torch else np.abs(r))
+        keep = ~((bg <= accept_gap) | ((mu < 1e-16) & (rmax < 1e-13)))
+        if not bool(keep.all()):
+            if not bool(keep.any()):
+                break
+            k = keep.nonzero(as_tuple=True)[0] if ops.torch else np.flatnonzero(keep)
+            a, Pa, Ma, z, w, support = a[k], Pa[k], Ma[k], z[k], w[k], support[k]
+    return best, it
+
+
+def newton_regularized(P, log_ref, beta: float, *, tol: float = 1e-13, step_tol: float = 1e-13, max_iter: int = 40):
+    """``π*_β`` for a stack of games by damped Newton at the target β, started from ``π_ref`` (no continuation).
+
+    Solves ``F(ℓ) = ℓ − ℓ_ref − Pπ/β − c = 0`` (``π = softmax ℓ``, ``F`` centred) with the Jacobian
+    ``J = I − (1/β) P (diag π − ππᵀ)``, whose eigenvalues ``1 − iλ/β`` (``λ`` real: ``P(diag π − ππᵀ)`` equals
+    ``A(diag π − ππᵀ)``, similar to a skew matrix) have modulus ≥ 1, so every step is defined and descends ``‖F‖²``;
+    steps are halved until ``‖F‖`` decreases. Measured at n = 1,000 from ``π_ref``: 3 steps at β = 0.1, 5–9 at
+    β = 0.01, against 8 and 17–20 with continuation in β (factor 4).
+
+    Returns:
+        ``(log π [B, n], ‖F‖ [B], converged [B])``: converged when ``‖F‖ ≤ tol`` or a full step moved no logit by more
+        than ``step_tol``; the caller retries the others with continuation in β.
+    """
+    ops = _Ops(P)
+    xp = ops.xp
+    n = P.shape[-1]
+    idx = xp.arange(n)
+
+    def lse(x):
+        m = ops.amax(x)[..., None]
+        return m + xp.log(xp.exp(x - m).sum(-1, keepdims=True))
+
+    def residual(log_pi):
+        F = log_pi - log_ref - (P @ xp.exp(log_pi)[..., None])[..., 0] / beta
+        return F - F.mean(-1, keepdims=True)
+
+    def norm(F):
+        return xp.sqrt((F * F).sum(-1))
+
+    log_pi = log_ref - lse(log_ref)
+    F = residual(log_pi)
+    fn = norm(F)
+    conv = fn <= tol
+    for _ in range(max_iter):
+        if bool(conv.all()):
+            break
+        pi = xp.exp(log_pi)
+        g = (P @ pi[..., None])[..., 0]
+        J = P * pi[..., None, :]
+        J -= g[..., :, None] * pi[..., None, :]
+        J *= -1.0 / beta
+        J[..., idx, idx] += 1.0
+        step = xp.linalg.solve(J, -F[..., None])[..., 0]
+        step = step - step.mean(-1, keepdims=True)
+        small = ops.amax(step.abs() if ops.torch else np.abs(step)) <= step_tol
+        t = xp.ones_like(fn)
+        new_log, new_F, new_fn = log_pi, F, fn
+        pending = ~conv
+        for _ in range(30):  # backtracking per game; a game whose search fails keeps its point (and is retried)
+            cand = log_pi + t[..., None] * step
+            cand = cand - lse(cand)
+            Fc = residual(cand)
+            fc = norm(Fc)
+            ok = pending & ((fc < fn * (1 - 1e-4 * t)) | small)
+            new_log = xp.where(ok[..., None], cand, new_log)
+            new_F = xp.where(ok[..., None], Fc, new_F)
+            new_fn = xp.where(ok, fc, new_fn)
+            pending = pending & ~ok
+            if not bool(pending.any()):
+                break
+            t = xp.where(pending, t * 0.5, t)
+        stalled = pending  # no decrease found
+        conv = conv | small | (new_fn <= tol)
+        log_pi, F, fn = new_log, new_F, new_fn
+        if bool((stalled | conv).all()):
+            break
+    return log_pi, fn, conv
