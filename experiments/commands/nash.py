@@ -14,6 +14,9 @@ With ``--json`` the last stdout line is one JSON object:
 * ``reg_duality_gap`` — ``DG_β(π*_β)`` (β > 0 only);
 * ``nash_policy`` / ``nash_duality_gap`` — the β = 0 equilibrium and its gap (β > 0 only, for comparison);
 * ``fixed_point_residual`` — ``max |ℓ − ℓ_ref − Pπ/β − c|`` of ``π*_β`` (β > 0 only);
+* ``certificate`` — ``{duality_gap, residual, method}`` of ``policy``, recomputed from P and the policy alone:
+  ``DG_0`` and ``max_y π_y |(Pπ)_y − ½|`` (β = 0), ``DG_β`` and ``min_c ‖log π − log π_ref − Pπ/β + c‖_∞`` (β > 0),
+  and the method that produced it, naming any fallback (see :class:`nashlab.games.nash.Certificate`);
 * ``nash_unique`` — whether ``policy`` is the game's only equilibrium (always true for β > 0; at β = 0 the equilibria
   are every π with ``Pπ ≤ ½``, sometimes more than one; a list for a batch);
 * ``support`` (indices with probability > 1e-9), ``value`` (the game value ½), ``max_win_rate``
@@ -81,9 +84,10 @@ def solve_game(game, beta: float, pi_ref):
 
     P = game.P
     out = {}
-    nash = exact_nash(P)
+    nash, out["certificate"] = exact_nash(P, return_certificate=True)  # the policy's: replaced below when β > 0
     if beta > 0:
-        pi, log_pi = regularized_nash(P, pi_ref=pi_ref, beta=beta, return_log=True)
+        pi, log_pi, out["certificate"] = regularized_nash(P, pi_ref=pi_ref, beta=beta, return_log=True,
+                                                          return_certificate=True)
         out["policy"] = pi
         out["duality_gap"] = np.asarray(duality_gap(P, pi))
         out["reg_duality_gap"] = np.asarray(reg_duality_gap(P, pi, pi_ref, beta))
@@ -193,6 +197,7 @@ def run(args) -> int:
         "game": game.name, "n": game.n, "beta": beta, "ref": ref_name, "value": 0.5,
         "batch_shape": list(game.batch_shape) if batched else None,
     }
+    out["certificate"] = res.pop("certificate").as_dict()  # {duality_gap, residual, method} of the policy
     for key, value in res.items():
         out[key] = _tolist(value)
     pol = np.asarray(res["policy"])
