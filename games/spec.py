@@ -214,6 +214,11 @@ def _read_array(path: str) -> object:
             with open(path, "rb") as fh:
                 if fh.read(6) != b"\x93NUMPY":
                     raise ValueError("not a .npy file (no NumPy header); save the matrix with numpy.save")
+                fh.seek(0)
+                shape = _npy_shape(fh)
+            if shape is not None and math.prod(shape) > MAX_ACTIONS**2:
+                raise ValueError(f"its array of shape {shape} is larger than nashlab reads "
+                                 f"(at most {MAX_ACTIONS ** 2:.3g} entries, e.g. {MAX_ACTIONS:,} × {MAX_ACTIONS:,})")
             try:
                 arr = np.load(path, allow_pickle=False)
             except ValueError as exc:
@@ -255,6 +260,20 @@ def _read_array(path: str) -> object:
         raise ValueError(f"could not read {path} as a {suffix} file: {exc}") from None
     except Exception as exc:  # e.g. pickle.UnpicklingError; a malformed file must never leak a traceback
         raise ValueError(f"could not read {path} as a {suffix} file: {type(exc).__name__}: {exc}") from None
+
+
+def _npy_shape(fh) -> tuple[int, ...] | None:
+    """The shape a .npy header declares (read before the data, so a forged header cannot make us allocate
+    terabytes), or None when the header is unreadable (np.load then reports the problem)."""
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, _, _ = np.lib.format.read_array_header_1_0(fh)
+        else:
+            shape, _, _ = np.lib.format.read_array_header_2_0(fh)
+        return tuple(int(d) for d in shape)
+    except Exception:  # any malformed header: leave the message to np.load
+        return None
 
 
 def _from_low_precision(arr: np.ndarray) -> np.ndarray:

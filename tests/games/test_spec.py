@@ -72,6 +72,17 @@ def test_files(tmp_path):
     assert parse_game_spec("file:" + str(tmp_path / "p.csv")).n == 5
 
 
+def test_forged_npy_header_is_refused_before_allocating(tmp_path):
+    """A 100-byte file whose header claims a 10⁶ × 10⁶ matrix (7.3 TiB): refused from the header, naming the shape."""
+    path = tmp_path / "huge.npy"
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)})
+        fh.write(bytes(64))
+    with pytest.raises(ValueError, match=r"huge.npy as a .npy matrix: its array of shape \(1000000, 1000000\) is "
+                                         r"larger than nashlab reads"):
+        parse_game_spec(str(path))
+
+
 def _write(tmp_path, name, content):
     path = tmp_path / name
     if isinstance(content, bytes):
