@@ -8,6 +8,13 @@ Execution backends:
 - ``ray``: real Ray tasks (``ray.remote(num_cpus=1)``) on ``ray.init(address)``, a local runtime when no address is
   given (``pip install 'nashlab[ray]'``).
 
+Workers never outlive the run. Each local worker asks the kernel for SIGKILL when its parent dies
+(``prctl(PR_SET_PDEATHSIG)``, Linux) and also watches its parent from a thread (``os.getppid()`` changes when the
+parent is gone; the portable fallback), so a ``kill -9`` of ``nashlab run`` takes its workers down within a second, and
+with them multiprocessing's resource tracker, which exits once the last process holding its pipe is gone. An
+interrupted run (Ctrl-C, SIGTERM, any exception) kills its workers at once instead of letting their batches finish
+uncommitted. Workers ignore SIGINT: a Ctrl-C reaches the whole process group, and only this process must react.
+
 Only this process writes the store, one transaction per finished batch (see :mod:`nashlab.experiments.store`), so the
 backends differ in where the arithmetic happens and in nothing else: each batch's numbers depend only on its tasks'
 parameters, so local processes, Ray and a killed-then-resumed run all store the same numbers.
@@ -15,7 +22,10 @@ parameters, so local processes, Ray and a killed-then-resumed run all store the 
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -39,6 +49,37 @@ def _init_worker() -> None:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # already set in this process
         pass
+
+
+#: Seconds between two looks of a worker at its parent (the fallback where PR_SET_PDEATHSIG does not exist).
+PARENT_POLL_S = 0.5
+
+
+def _die_with_parent(parent: int) -> None:
+    """Make this process end when ``parent`` does, whatever signal ends it (see the module docstring)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the watchdog below still applies
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="nashlab-parent-watch", daemon=True).start()
+
+
+def _init_pool_worker(parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent)
+    _init_worker()
 
 
 def _worker_run(fn: TaskFn, batch: list) -> list:
@@ -146,18 +187,32 @@ def _run_pool(batches: list, task_fn: TaskFn, commit, workers: int) -> None:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(batches)), mp_context=ctx, initializer=_init_worker) as ex:
+    ex = ProcessPoolExecutor(max_workers=min(workers, len(batches)), mp_context=ctx, initializer=_init_pool_worker,
+                             initargs=(os.getpid(),))
+    try:
         pending = {ex.submit(_worker_run, task_fn, b): b for b in batches}
-        try:
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    b = pending.pop(fut)
-                    commit(b, fut.result())
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
-            raise
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                b = pending.pop(fut)
+                commit(b, fut.result())
+    except BaseException:
+        _kill_workers(ex)
+        raise
+    ex.shutdown(wait=True)
+
+
+def _kill_workers(ex) -> None:
+    """Stop a pool now: its running batches would only finish uncommitted (a resume reruns them)."""
+    ex.shutdown(wait=False, cancel_futures=True)
+    kill = getattr(ex, "kill_workers", None)  # Python ≥ 3.14
+    if kill is not None:
+        kill()
+    else:
+        for p in list((getattr(ex, "_processes", None) or {}).values()):
+            p.kill()
+    for p in list((getattr(ex, "_processes", None) or {}).values()):
+        p.join(5)
 
 
 def _run_ray(batches: list, task_fn: TaskFn, commit, address, workers: int) -> None:

@@ -2,13 +2,17 @@
 
 With no CONFIG it runs the packaged main job (``experiments/configs/default.toml``) into ``runs/default``. Rerunning
 the same command skips finished tasks (a killed run resumes); a different config on the same ``--out`` is refused.
+SIGTERM stops a run as Ctrl-C does: finished tasks stay stored, the workers are stopped, one line on stderr, and the
+exit status is 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 
 
 def add_parser(subparsers) -> None:
@@ -41,8 +45,25 @@ def run(args) -> int:
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
     if workers < 1:
         raise ValueError(f"--workers must be ≥ 1; got {workers}")
-    summary = run_sweep(cfg, out, workers=workers, ray_address=args.ray if args.ray is not None else False,
-                        batch=not args.no_batch, progress=not args.no_progress)
+    stopped_by: list[int] = []
+
+    def stop(signum, frame):
+        stopped_by.append(signum)
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live in the main thread
+    previous = signal.signal(signal.SIGTERM, stop) if main_thread else None
+    try:
+        summary = run_sweep(cfg, out, workers=workers, ray_address=args.ray if args.ray is not None else False,
+                            batch=not args.no_batch, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        signum = stopped_by[0] if stopped_by else signal.SIGINT
+        print(f"nashlab run: stopped by {signal.Signals(signum).name}; finished tasks are kept in "
+              f"{os.path.join(out, 'results.sqlite')}: rerun the same command to resume", file=sys.stderr)
+        return 128 + signum
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     msg = (f"{summary['tasks']} tasks ({summary['skipped']} already stored, {summary['ran']} run in "
            f"{summary['batches']} batches) in {summary['wall_s']:.1f} s -> {out}/results.sqlite")
     print(msg, file=sys.stderr)

@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -135,6 +137,10 @@ for argv in json.loads(sys.argv[1]):
 """
 
 
+def _nashlab_cmd(*argv) -> list[str]:
+    return [sys.executable, "-m", "nashlab.experiments.cli", *argv]
+
+
 def test_store_on_a_read_only_file_system_is_read_and_never_written(tmp_path, finished):
     """The must-work case: `report` and `figs --figs-dir` on a valid store that nothing may write (here a read-only
     bind mount, EROFS, which binds root too; without unshare, a chmod that binds a non-root user)."""
@@ -212,3 +218,112 @@ def test_a_second_writer_on_the_same_directory_is_refused(tmp_path, capsys):
     run_sweep(cfg, out, task_fn=fake_run_batch, progress=False)
     run_sweep(cfg, tmp_path / "alone", task_fn=fake_run_batch, progress=False)
     assert snapshot(out) == snapshot(tmp_path / "alone")
+
+
+# ------------------------------------------------------------------------------------------------ killed runs
+
+KILL = str(HERE / "kill.toml")
+
+
+def _session_processes(sid: int) -> list[str]:
+    """Live (not zombie) processes of session ``sid``: the run, its workers, the resource tracker."""
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{d}/stat").read_text()
+            cmd = Path(f"/proc/{d}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # state, ppid, pgrp, session, …
+        if int(fields[3]) == sid and fields[0] != "Z":
+            found.append(f"{d} {cmd[:100]}")
+    return found
+
+
+def _stored(out: Path) -> int:
+    try:
+        con = sqlite3.connect(f"file:{out / DB_NAME}?mode=ro", uri=True)
+        try:
+            return con.execute("SELECT count(*) FROM tasks").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> tuple:
+    out = tmp_path_factory.mktemp("uninterrupted")
+    run_sweep(load_config(KILL), out, workers=1, progress=False)
+    return snapshot(out)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the run's processes in /proc")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_killed_run_leaves_no_process_and_resumes_to_the_uninterrupted_store(sig, tmp_path, uninterrupted):
+    """`nashlab run --workers 2` killed at a seeded random moment after its first commit: 5 s later no process of its
+    session is alive (workers and resource tracker included); SIGTERM and SIGINT stop it with one line and
+    128 + signum; the resumed store equals an uninterrupted run's."""
+    import random
+
+    out, err = tmp_path / "run", tmp_path / "stderr"
+    with open(err, "w") as ferr:
+        proc = subprocess.Popen(_nashlab_cmd("run", KILL, "--out", str(out), "--workers", "2", "--no-figs",
+                                             "--no-progress"),
+                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=ferr)
+    sid = proc.pid
+    try:
+        deadline = time.monotonic() + 240
+        while _stored(out) == 0 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before its first commit was seen"
+        time.sleep(random.Random(int(sig)).uniform(0.0, 0.3))
+        os.kill(proc.pid, sig)
+        code = proc.wait(60)
+        t0 = time.monotonic()
+        while _session_processes(sid) and time.monotonic() - t0 < 5.0:
+            time.sleep(0.1)
+        alive = _session_processes(sid)
+        assert alive == [], alive
+    finally:
+        for line in _session_processes(sid):  # never leave a stray process behind, even when the test fails
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stored = _stored(out)
+    cfg = load_config(KILL)
+    assert 0 < stored < len(uninterrupted[0]), "the kill should land mid-run"
+    if sig != signal.SIGKILL:
+        lines = err.read_text().strip().splitlines()
+        assert code == 128 + sig and len(lines) == 1 and "rerun the same command to resume" in lines[0], lines
+    s = run_sweep(cfg, out, workers=1, progress=False)
+    assert s["skipped"] == stored and s["skipped"] + s["ran"] == s["tasks"]
+    assert snapshot(out) == uninterrupted
+
+
+def test_a_worker_whose_parent_dies_exits_without_prctl(tmp_path):
+    """The portable fallback alone (PR_SET_PDEATHSIG disabled by pretending not to be on Linux): a child that calls
+    _die_with_parent exits within a second of its parent's SIGKILL."""
+    child = ("import os, sys, time; sys.platform = 'darwin'\n"
+             "from nashlab.experiments.runner import _die_with_parent\n"
+             "_die_with_parent(os.getppid()); print(os.getpid(), flush=True); time.sleep(120)")
+    parent = ("import subprocess, sys\n"
+              f"p = subprocess.Popen([sys.executable, '-c', {child!r}]); p.wait()")
+    proc = subprocess.Popen([sys.executable, "-c", parent], start_new_session=True, stdout=subprocess.PIPE, text=True)
+    try:
+        child_pid = int(proc.stdout.readline())
+        proc.kill()
+        proc.wait()
+        t0 = time.monotonic()
+        while _session_processes(proc.pid) and time.monotonic() - t0 < 5.0:
+            time.sleep(0.05)
+        assert _session_processes(proc.pid) == []
+        assert time.monotonic() - t0 < 5.0
+    finally:
+        for line in _session_processes(proc.pid):
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+    assert not Path(f"/proc/{child_pid}").exists() or "Z" in Path(f"/proc/{child_pid}/stat").read_text().split()[2]
