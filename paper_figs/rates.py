@@ -1,12 +1,12 @@
 """Theoretical last-iterate rates of ``KL(π*_β ‖ π_t)`` drawn beside the measured curves.
 
 A rate is a per-step contraction factor ``q(η, β)``: the theory says ``KL_t ≤ q^t · KL_0`` (in the unified η/β units
-of DESIGN.md, exact feedback). The solvers package may expose a solver's rate itself (a ``rate`` callable or
+of docs/design.md §2, exact feedback). The solvers package may expose a solver's rate itself (a ``rate`` callable or
 ``contraction`` on its registry entry); otherwise this table, with its sources, is used:
 
 - EGPO (extragradient on the KL-regularised game): ``q = 1 − ηβ`` (Zhou, Fazel, Du, arXiv 2503.08942; the form of
-  Cen et al. 2021's extragradient bound for entropy-regularised matrix games; see ALGORITHMS.md §3).
-- Nash-MP (mirror prox): ``q = 1/(1 + ηβ)`` (Tiapkin et al., arXiv 2505.19731; ALGORITHMS.md §4).
+  Cen et al. 2021's extragradient bound for entropy-regularised matrix games; see docs/algorithms.md §3, egpo).
+- Nash-MP (mirror prox): ``q = 1/(1 + ηβ)`` (Tiapkin et al., arXiv 2505.19731; docs/algorithms.md §3, nash-mp).
 - MMD: ``q = 1/(1 + ηβ)`` (Sokota et al., ICLR 2023: linear convergence to the regularised equilibrium with per-step
   factor 1/(1+ηα), α = β here).
 
@@ -15,7 +15,7 @@ Left out on purpose, because no pure linear bound holds with a constant step:
 - INPO (OMD): its Theorem 4 (Zhang et al., arXiv 2407.00617) is ``KL_{t+1} ≤ (1 − τ/η_I) KL_t + 8C²/η_I²``: the
   additive term stays. Measured on the EGPO games at β = 0.01, η = 0.8 it is visibly slower than ``(1 − ηβ)^t``
   (``runs/egpo_sims``), so drawing that line would misstate the theory.
-- Nash-MD: with a constant η its fixed point is biased away from π*_β (ALGORITHMS.md §6).
+- Nash-MD: with a constant η its fixed point is biased away from π*_β (docs/algorithms.md §3, nash-md).
 - MWU/SPPO/OMWU target the β = 0 game and have no rate in ``KL(π*_β‖·)``.
 """
 
