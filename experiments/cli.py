@@ -52,7 +52,24 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         # A missing module is a packaging bug (it once hid `nashlab run` in wheels): let it raise.
         importlib.import_module(f"nashlab.experiments.commands.{name}").add_parser(sub)
+    _plain(parser)
     return parser
+
+
+def _plain(parser: argparse.ArgumentParser) -> None:
+    """Apply :func:`plain_help` to every description and help string, subcommands included: most are written as
+    reST in docstrings, and ``--help`` must not show the markup."""
+    if parser.description:
+        parser.description = plain_help(parser.description)
+    for action in parser._actions:
+        if isinstance(action.help, str):
+            action.help = plain_help(action.help)
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                if isinstance(choice.help, str):
+                    choice.help = plain_help(choice.help)
+            for sub in action.choices.values():
+                _plain(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
