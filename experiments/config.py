@@ -3,9 +3,10 @@
 A sweep is ``games × solvers × η × β × seeds × feedback × init``. The file has three kinds of tables::
 
     [sweep]                      # defaults for every task
-    iters = 1000                 # iterations per run
-    every = 10                   # record metrics every `every` iterations (and at 0 and the last)
-    seeds = [0, 1, 2]            # or an integer k, meaning [0, …, k−1]
+    iters = 1000                 # iterations per run, at most 10**7 (nashlab.solvers.solve.MAX_ITERS)
+    every = 10                   # record metrics every `every` iterations (and at 0 and the last); solve raises it
+                                 # to a multiple of itself that keeps a trace within 1,000 points
+    seeds = [0, 1, 2]            # or an integer k, meaning [0, …, k−1]; each in [0, 2**63)
     feedback = ["exact", "sampled:16"]
     init = ["ref"]               # "ref" | "uniform" | "random" | "random:seed=S"
     beta = [0.01, 0.1]
@@ -31,6 +32,9 @@ A sweep is ``games × solvers × η × β × seeds × feedback × init``. The fi
 Every unknown key is refused with its dotted path and the list of valid keys; every bad value is refused with its
 dotted path, the condition and the value (:class:`ConfigError`, a ``ValueError``).
 
+Sizes are bounded so that no config runs forever or exhausts memory by a typo: iteration counts above
+``MAX_ITERS`` and grids above :data:`MAX_TASKS` tasks are refused, naming the key.
+
 Seeds. Each task's randomness comes from its own ``seed`` parameter only (substituted into the game and reference
 specs, passed to ``solve(seed=…)``), never from the order tasks run in, so a resumed sweep reproduces an uninterrupted
 one number for number.
@@ -55,6 +59,9 @@ DEFAULT_CONFIG = "default.toml"
 _FEEDBACK_RE = re.compile(r"^(exact|sampled:([0-9]+))$")
 _INIT_RE = re.compile(r"^(ref|uniform|random|random:seed=([0-9]+|\{seed\}))$")
 _POLICIES = ("tabular", "mlp")
+#: Most tasks one sweep may expand to (the default sweep has ~1,500): a larger grid is a typo such as
+#: ``seeds = 100000000``, which would take the expansion itself minutes and gigabytes.
+MAX_TASKS = 1_000_000
 
 
 class ConfigError(ValueError):
@@ -177,6 +184,25 @@ def _int(value, key: str, *, minimum: int) -> int:
     return int(value)
 
 
+def _iters(value, key: str) -> int:
+    from nashlab.solvers.solve import MAX_ITERS
+
+    n = _int(value, key, minimum=1)
+    if n > MAX_ITERS:
+        raise ConfigError(f"{key} = {n} exceeds the most iterations a run may have ({MAX_ITERS:,}); a larger count "
+                          f"would not finish")
+    return n
+
+
+def _seed(value, key: str) -> int:
+    from nashlab.games.preference import validate_seed
+
+    try:
+        return validate_seed(value, name=key)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def _float_list(value, key: str, *, positive: bool) -> tuple[float, ...]:
     items = value if isinstance(value, list) else [value]
     if not items:
@@ -224,8 +250,11 @@ def _feedback(value, key: str) -> tuple[str, ...]:
 def _init(value, key: str) -> tuple[str, ...]:
     items = _str_list(value, key)
     for v in items:
-        if not _INIT_RE.match(v):
+        m = _INIT_RE.match(v)
+        if not m:
             raise ConfigError(f"{key} entries must be 'ref', 'uniform', 'random' or 'random:seed=S'; got {v!r}")
+        if m.group(2) not in (None, "{seed}"):
+            _seed(int(m.group(2)), f"{key} entry {v!r}: seed")
     return items
 
 
@@ -293,17 +322,21 @@ def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ..
 
     kw: dict[str, Any] = {}
     if "iters" in sweep:
-        kw["iters"] = _int(sweep["iters"], "sweep.iters", minimum=1)
+        kw["iters"] = _iters(sweep["iters"], "sweep.iters")
     if "every" in sweep:
         kw["every"] = _int(sweep["every"], "sweep.every", minimum=1)
     if "seeds" in sweep:
         s = sweep["seeds"]
         if isinstance(s, int) and not isinstance(s, bool):
-            kw["seeds"] = tuple(range(_int(s, "sweep.seeds", minimum=1)))
+            count = _int(s, "sweep.seeds", minimum=1)
+            if count > MAX_TASKS:
+                raise ConfigError(f"sweep.seeds = {count} seeds exceeds the most tasks a sweep may have ({MAX_TASKS})")
+            kw["seeds"] = tuple(range(count))
         else:
             if not isinstance(s, list) or not s:
-                raise ConfigError(f"sweep.seeds must be an integer ≥ 1 or a non-empty list of integers ≥ 0; got {s!r}")
-            kw["seeds"] = tuple(_int(v, "sweep.seeds entries", minimum=0) for v in s)
+                raise ConfigError(f"sweep.seeds must be an integer ≥ 1 or a non-empty list of integers in "
+                                  f"[0, 2**63); got {s!r}")
+            kw["seeds"] = tuple(_seed(v, "sweep.seeds entries") for v in s)
             if len(set(kw["seeds"])) != len(kw["seeds"]):
                 raise ConfigError(f"sweep.seeds has repeated values: {s!r}")
     if "feedback" in sweep:
@@ -340,7 +373,7 @@ def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ..
         overrides.append(SolverOverride(
             name, eta=eta, eta_by_beta=eta_by_beta,
             beta=_float_list(tbl["beta"], f"{key}.beta", positive=False) if "beta" in tbl else None,
-            iters=_int(tbl["iters"], f"{key}.iters", minimum=1) if "iters" in tbl else None,
+            iters=_iters(tbl["iters"], f"{key}.iters") if "iters" in tbl else None,
             every=_int(tbl["every"], f"{key}.every", minimum=1) if "every" in tbl else None,
         ))
 
@@ -350,6 +383,8 @@ def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ..
     games = []
     for i, g in enumerate(games_tbl):
         key = f"games[{i}]"
+        if not isinstance(g, dict):
+            raise ConfigError(f"{key} must be a table ([[games]] with at least name and spec); got {g!r}")
         _refuse_unknown(g, _GAME_KEYS, key)
         for req in ("name", "spec"):
             if req not in g:
@@ -378,6 +413,10 @@ def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ..
         iters = o.iters or cfg.iters
         if every > iters:
             raise ConfigError(f"solvers.{o.name}: every = {every} exceeds iters = {iters}")
+    size = grid_size(cfg)
+    if size > MAX_TASKS:
+        raise ConfigError(f"the config expands to {size:,} tasks, more than a sweep may have ({MAX_TASKS:,}); "
+                          f"check sweep.seeds and the lists of games, solvers, eta, beta, feedback and init")
     if check_games:
         _check_games(cfg)
     if check_hparams:
@@ -429,7 +468,17 @@ def load_config(path: str | Path | None = None, **kwargs) -> SweepConfig:
         raise FileNotFoundError(f"config file not found: {p}")
     if p.is_dir():
         raise IsADirectoryError(f"config path is a directory, not a TOML file: {p}")
-    return parse_config(p.read_text(encoding="utf-8"), source=str(p), **kwargs)
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not a UTF-8 text file (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                          f"a sweep config is TOML, which is UTF-8") from None
+    try:
+        return parse_config(text, source=str(p), **kwargs)
+    except ConfigError as exc:
+        if str(exc).startswith(f"{p}:"):
+            raise
+        raise ConfigError(f"{p}: {exc}") from None
 
 
 def config_stem(path: str | Path | None) -> str:
@@ -448,6 +497,23 @@ def _resolve_init(init: str, seed: int) -> str:
     return f"random:seed={seed}" if init == "random" else _sub(init, seed)
 
 
+def _betas(cfg: SweepConfig, g: GameConfig, o: SolverOverride) -> tuple[float, ...]:
+    if o.beta is not None and g.beta is not None:
+        return tuple(b for b in o.beta if b in g.beta)  # both restrict: the intersection
+    return o.beta if o.beta is not None else g.beta if g.beta is not None else cfg.beta
+
+
+def grid_size(cfg: SweepConfig) -> int:
+    """``len(expand(cfg))``, counted without building the tasks (so an oversized grid is refused cheaply)."""
+    n = 0
+    for g in cfg.games:
+        for s in (g.solvers if g.solvers is not None else cfg.solvers):
+            o = cfg.override(s)
+            for beta in _betas(cfg, g, o):
+                n += len(o.etas(beta) or cfg.eta or (None,)) * len(cfg.feedback) * len(cfg.init) * len(cfg.seeds)
+    return n
+
+
 def expand(cfg: SweepConfig) -> list[Task]:
     """The grid, in a fixed order: games × solvers × η × β × feedback × init × seeds.
 
@@ -461,12 +527,9 @@ def expand(cfg: SweepConfig) -> list[Task]:
         names = g.solvers if g.solvers is not None else cfg.solvers
         for s in names:
             o = cfg.override(s)
-            betas = o.beta if o.beta is not None else g.beta if g.beta is not None else cfg.beta
-            if o.beta is not None and g.beta is not None:
-                betas = tuple(b for b in o.beta if b in g.beta)  # both restrict: the intersection
             iters = o.iters or cfg.iters
             every = o.every or cfg.every
-            for beta in betas:
+            for beta in _betas(cfg, g, o):
                 for eta in o.etas(beta) or cfg.eta or (None,):
                     for fb in cfg.feedback:
                         for init in cfg.init:

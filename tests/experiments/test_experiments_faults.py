@@ -327,3 +327,53 @@ def test_a_worker_whose_parent_dies_exits_without_prctl(tmp_path):
         for line in _session_processes(proc.pid):
             os.kill(int(line.split()[0]), signal.SIGKILL)
     assert not Path(f"/proc/{child_pid}").exists() or "Z" in Path(f"/proc/{child_pid}/stat").read_text().split()[2]
+
+
+# ----------------------------------------------------------------------------------------------- config refusals
+
+BAD_CONFIGS = [
+    (SMALL.replace("iters = 40", "iters = 1000000000000"), "sweep.iters = 1000000000000 exceeds"),
+    (SMALL + "\n[solvers.egpo]\niters = 20000000\n", "solvers.egpo.iters = 20000000 exceeds"),
+    (SMALL.replace("seeds = 2", "seeds = [0, -1]"), "sweep.seeds entries must be an integer in [0, 2**63)"),
+    (SMALL.replace("seeds = 2", "seeds = [99999999999999999999]"), "sweep.seeds entries must be an integer in [0, 2**63)"),
+    (SMALL.replace("seeds = 2", f"seeds = [{2**63}]"), "sweep.seeds entries must be an integer in [0, 2**63)"),
+    (SMALL.replace("seeds = 2", "seeds = 100000000"), "sweep.seeds = 100000000 seeds exceeds"),
+    (SMALL.replace("seeds = 2", "seeds = 100000\neta = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1]"),
+     "expands to 1,100,000 tasks"),
+    (SMALL.replace("seeds = 2", 'seeds = 2\ninit = ["random:seed=99999999999999999999"]'),
+     "sweep.init entry 'random:seed=99999999999999999999': seed must be an integer in [0, 2**63)"),
+    (SMALL.replace('spec = "cyclic:n=3"', 'spec = "egpo:n=4,seed=99999999999999999999"'), "games[0] ('rps')"),
+    (SMALL.replace('name = "rps"', 'name = "rps"\nref = "random:seed=-1"'), "games[0] ('rps')"),
+    ("games = [1]\n" + SMALL.split("[[games]]")[0], "games[0] must be a table"),
+    (SMALL.replace("[sweep]", "[sweep"), "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize("text,match", BAD_CONFIGS, ids=[m[:30] for _, m in BAD_CONFIGS])
+def test_bad_sweep_config_is_one_line_naming_the_file_and_key(text, match, tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    msg = refused(capsys, "run", str(path), "--out", str(tmp_path / "out"), "--workers", "1", "--no-progress",
+                  "--no-figs", match=match)
+    assert str(path) in msg
+    assert not (tmp_path / "out").exists()
+
+
+def test_non_utf8_config_names_the_file(tmp_path, capsys):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(SMALL.replace('"rps"', '"r\xe9ps"').encode("latin-1"))
+    msg = refused(capsys, "run", str(path), "--out", str(tmp_path / "out"), match="not a UTF-8 text file")
+    assert str(path) in msg and "0xe9" in msg
+
+
+def test_stored_traces_stay_bounded_whatever_every_is(tmp_path):
+    """every = 1 over 5,000 iterations: the real task function stores at most MAX_TRACE_POINTS + 2 points a trace
+    (solve raises the recording interval), with the first and the last iteration kept."""
+    from nashlab.solvers.solve import MAX_TRACE_POINTS
+
+    text = SMALL.replace("iters = 40", "iters = 5000").replace("every = 5", "every = 1").replace("seeds = 2", "seeds = 1")
+    run_sweep(parse_config(text), tmp_path, workers=1, progress=False)
+    with Store(tmp_path, readonly=True) as s:
+        (tr,) = s.traces("reg_duality_gap").values()
+    assert len(tr["iteration"]) == len(tr["value"]) <= MAX_TRACE_POINTS + 2
+    assert tr["iteration"][0] == 0 and tr["iteration"][-1] == 5000
