@@ -55,7 +55,7 @@ def _init_worker() -> None:
 PARENT_POLL_S = 0.5
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
     """Make this process end when ``parent`` does, whatever signal ends it (see the module docstring)."""
     if sys.platform.startswith("linux"):
         import ctypes
@@ -78,7 +78,7 @@ def _die_with_parent(parent: int) -> None:
 
 def _init_pool_worker(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent(parent)
+    die_with_parent(parent)
     _init_worker()
 
 

@@ -193,7 +193,7 @@ def _legend(fig: Figure, solvers: Iterable[str], extra: list[tuple[str, dict]] =
     for ax in fig.axes:
         for line in ax.get_lines():
             if line.get_gid() in _CURVE_GIDS:
-                styles[line.get_label().split(" ")[0]].add(line.get_linestyle())
+                styles[_split_label(line.get_label())[0]].add(line.get_linestyle())
     handles = []
     for s in solvers:
         ls = next(iter(styles[s])) if len(styles[s]) == 1 else "-"
@@ -257,6 +257,12 @@ def _marker_indices(x: np.ndarray, lo: float, hi: float, offset: float) -> list[
     return sorted(set(near.tolist()))
 
 
+def _split_label(label: str) -> tuple[str, str]:
+    """A median curve's label ``"solver[ kind]"`` as ``(solver, kind)``: kind is ``average``, ``sampled`` or ``""``."""
+    solver, _, kind = label.partition(" ")
+    return solver, kind
+
+
 def _finish_panel(ax, title: str) -> None:
     """Place the markers of the panel's median curves and name the coincident curves in the title.
 
@@ -285,9 +291,11 @@ def _finish_panel(ax, title: str) -> None:
         ln.set_markevery(_marker_indices(x, lo, hi, offset[id(ln)]))
     notes: list[str] = []
     for group in groups:
-        solvers = [ln.get_label().split(" ")[0] for ln in group]
-        names = solvers if len(set(solvers)) == len(solvers) else [ln.get_label() for ln in group]
-        note = " ≡ ".join(dict.fromkeys(names))
+        solvers, kinds = zip(*(_split_label(ln.get_label()) for ln in group))
+        if len(set(kinds)) == 1 and len(set(solvers)) == len(solvers):  # "egpo ≡ inpo (average)"
+            note = " ≡ ".join(solvers) + (f" ({kinds[0]})" if kinds[0] else "")
+        else:
+            note = " ≡ ".join(ln.get_label() for ln in group)
         if note not in notes:
             notes.append(note)
     if notes:
@@ -508,10 +516,15 @@ def write_figures(directory: str | Path, *, formats: tuple[str, ...] = ("png", "
     if workers <= 1 or len(names) <= 1:
         return [Path(p) for p in _draw(str(directory), names, formats, dpi, out)]
     import multiprocessing as mp
+    import os
     from concurrent.futures import ProcessPoolExecutor
 
+    from nashlab.experiments.runner import die_with_parent
+
     chunks = [names[i::workers] for i in range(workers)]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+    # die_with_parent: a killed `nashlab run` or `nashlab figs` leaves no drawing process behind.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as ex:
         done = list(ex.map(_draw, [str(directory)] * workers, chunks, [formats] * workers, [dpi] * workers,
                            [out] * workers))
     by_name = {Path(p).stem: [] for p in sum(done, [])}

@@ -307,10 +307,10 @@ def test_killed_run_leaves_no_process_and_resumes_to_the_uninterrupted_store(sig
 
 def test_a_worker_whose_parent_dies_exits_without_prctl(tmp_path):
     """The portable fallback alone (PR_SET_PDEATHSIG disabled by pretending not to be on Linux): a child that calls
-    _die_with_parent exits within a second of its parent's SIGKILL."""
+    die_with_parent exits within a second of its parent's SIGKILL."""
     child = ("import os, sys, time; sys.platform = 'darwin'\n"
-             "from nashlab.experiments.runner import _die_with_parent\n"
-             "_die_with_parent(os.getppid()); print(os.getpid(), flush=True); time.sleep(120)")
+             "from nashlab.experiments.runner import die_with_parent\n"
+             "die_with_parent(os.getppid()); print(os.getpid(), flush=True); time.sleep(120)")
     parent = ("import subprocess, sys\n"
               f"p = subprocess.Popen([sys.executable, '-c', {child!r}]); p.wait()")
     proc = subprocess.Popen([sys.executable, "-c", parent], start_new_session=True, stdout=subprocess.PIPE, text=True)
