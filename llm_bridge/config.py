@@ -87,9 +87,13 @@ def load_config(path: str) -> dict:
 
 # ------------------------------------------------------------------------------------ value checks (key named)
 
-def _int(sec: str, key: str, v, lo: int = 1) -> int:
-    if not (isinstance(v, int) and not isinstance(v, bool) and v >= lo):
-        raise ValueError(f"[{sec}] {key} must be an integer ≥ {lo}; got {v!r}")
+#: Upper bounds far beyond any run this code can do, so a typo (1e12 layers) is refused instead of hanging.
+SEED_MAX = 2**63 - 1
+
+
+def _int(sec: str, key: str, v, lo: int = 1, hi: int = 2**20) -> int:
+    if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi):
+        raise ValueError(f"[{sec}] {key} must be an integer from {lo} to {hi}; got {v!r}")
     return v
 
 
@@ -122,17 +126,17 @@ def model_section(m: dict) -> dict:
     if not (out["device"] in ("auto", "cpu", "cuda") or out["device"].startswith("cuda:")):
         raise ValueError(f"[model] device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {out['device']!r}")
     if "threads" in m:
-        out["threads"] = _int("model", "threads", m["threads"])
+        out["threads"] = _int("model", "threads", m["threads"], hi=1024)
     if out["source"] == "tiny":
         out.update(family=_str("model", "family", m.get("family", "llama"), ("llama", "qwen2", "gpt2")),
-                   hidden=_int("model", "hidden", m.get("hidden", 64)),
-                   layers=_int("model", "layers", m.get("layers", 2)),
-                   heads=_int("model", "heads", m.get("heads", 4)),
+                   hidden=_int("model", "hidden", m.get("hidden", 64), hi=65536),
+                   layers=_int("model", "layers", m.get("layers", 2), hi=1024),
+                   heads=_int("model", "heads", m.get("heads", 4), hi=1024),
                    max_positions=_int("model", "max_positions", m.get("max_positions", 64)),
-                   seed=_int("model", "seed", m.get("seed", 0), 0),
+                   seed=_int("model", "seed", m.get("seed", 0), 0, SEED_MAX),
                    chat_template=_bool("model", "chat_template", m.get("chat_template", False)))
         if "intermediate" in m:
-            out["intermediate"] = _int("model", "intermediate", m["intermediate"])
+            out["intermediate"] = _int("model", "intermediate", m["intermediate"], hi=2**20)
         if out["hidden"] % out["heads"]:
             raise ValueError(f"[model] hidden must be divisible by heads; got hidden = {out['hidden']}, "
                              f"heads = {out['heads']}")
@@ -156,10 +160,10 @@ def game_section(g: dict) -> dict:
     kind = _str("game", "kind", g.get("kind", "cyclic"), ("cyclic", "custom"))
     out = {"kind": kind, "beta": _float("game", "beta", g.get("beta", 0.0), 0.0)}
     if kind == "cyclic":
-        out.update(num_actions=_int("game", "num_actions", g.get("num_actions", 3), 2),
-                   contexts=_int("game", "contexts", g.get("contexts", 4)),
+        out.update(num_actions=_int("game", "num_actions", g.get("num_actions", 3), 2, 10),
+                   contexts=_int("game", "contexts", g.get("contexts", 4), hi=100_000),
                    generator=_str("game", "generator", g.get("generator", "cyclic")),
-                   seed=_int("game", "seed", g.get("seed", 0), 0),
+                   seed=_int("game", "seed", g.get("seed", 0), 0, SEED_MAX),
                    capitalised=_bool("game", "capitalised", g.get("capitalised", True)),
                    margin=_float("game", "margin", g.get("margin", 1.0)))
     else:
@@ -267,15 +271,20 @@ def build_policy(m: dict, words: list[str]):
     source, dtype = m["source"], m["dtype"]
     if "threads" in m:
         torch.set_num_threads(int(m["threads"]))
-    device = m.get("device", "auto")
+    device = m["device"]
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"[model] device = {device!r}, but torch sees no CUDA device here")
     if source == "tiny":
         tok = word_tokenizer(words)
-        model = tiny_causal_lm(len(tok), family=m.get("family", "llama"), hidden=int(m.get("hidden", 64)),
-                               layers=int(m.get("layers", 2)), heads=int(m.get("heads", 4)),
-                               max_positions=int(m.get("max_positions", 64)), seed=int(m.get("seed", 0)),
-                               intermediate=m.get("intermediate"))
+        shape = dict(family=m["family"], hidden=m["hidden"], layers=m["layers"], heads=m["heads"],
+                     max_positions=m["max_positions"], intermediate=m.get("intermediate"))
+        meta = tiny_causal_lm(len(tok), device="meta", **shape)
+        _check_memory(meta, "float32", "cpu")  # initialised in float32 on the CPU, then moved
+        if device != "cpu":
+            _check_memory(meta, dtype, device)
+        model = tiny_causal_lm(len(tok), seed=m["seed"], **shape)
         model = model.to(device=device, dtype=getattr(torch, dtype))
         return SequencePolicy(model, tok, chat_template=bool(m.get("chat_template", False)))
     if source == "path":
@@ -288,6 +297,33 @@ def build_policy(m: dict, words: list[str]):
         return load_policy(folder, gguf_file=m.get("gguf_file", gguf), dtype=dtype,
                            chat_template=bool(m.get("chat_template", True)), device=device)
     raise ValueError(f"[model] source must be 'tiny', 'path' or 'smollm2'; got {source!r}")
+
+
+def _available_bytes(device: str) -> int | None:
+    """Free memory of the device the model goes to (``MemAvailable`` for the CPU); ``None`` if unknown."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.mem_get_info(torch.device(device))[0] if torch.cuda.is_available() else None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _check_memory(meta_model, dtype: str, device: str) -> None:
+    """Refuse a random-init model whose training state cannot fit: the weights, π_ref's copy and two Adam moments,
+    ``4 × parameters × bytes per value`` (the Linux OOM killer would end the run without a word)."""
+    n = sum(p.numel() for p in meta_model.parameters())
+    need = 4 * n * (2 if dtype == "bfloat16" else 4)
+    free = _available_bytes(device)
+    if free is not None and need > free:
+        raise ValueError(f"[model] a tiny model of {n:,} parameters needs about {need / 2**30:.1f} GiB to train "
+                         f"(weights, reference copy, optimizer state); {device} has {free / 2**30:.1f} GiB free")
 
 
 def build_judge(j: dict, game):

@@ -52,7 +52,7 @@ def word_tokenizer(words: Sequence[str]):
 
 def tiny_causal_lm(vocab_size: int, *, family: str = "llama", hidden: int = 64, layers: int = 2, heads: int = 4,
                    max_positions: int = 64, seed: int = 0, pad_token_id: int = 0, bos_token_id: int = 1,
-                   eos_token_id: int = 2, intermediate: int | None = None):
+                   eos_token_id: int = 2, intermediate: int | None = None, device: str | None = None):
     """A randomly initialised causal LM of a given family, built from its config (no weights downloaded).
 
     Args:
@@ -62,6 +62,7 @@ def tiny_causal_lm(vocab_size: int, *, family: str = "llama", hidden: int = 64, 
         intermediate: MLP width (default ``2 * hidden``; GPT-2 uses ``4 * hidden``).
         max_positions: context length.
         seed: ``torch.manual_seed`` used for the initialisation (the global RNG is restored afterwards).
+        device: ``"meta"`` builds the module without memory (to count its parameters before allocating them).
 
     Returns:
         A ``transformers`` ``*ForCausalLM`` in float32, in eval mode.
@@ -92,7 +93,11 @@ def tiny_causal_lm(vocab_size: int, *, family: str = "llama", hidden: int = 64, 
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
-        model = cls(cfg)
+        if device is None:
+            model = cls(cfg)
+        else:
+            with torch.device(device):
+                model = cls(cfg)
     finally:
         torch.random.set_rng_state(state)
     return model.eval()

@@ -142,15 +142,18 @@ class TrainConfig:
     checkpoint_every: int = 1
 
     def __post_init__(self) -> None:
-        def pos_int(name, lo=1):
+        def pos_int(name, lo=1, hi=2**20):  # bounds far beyond any run: a typo (1e12) is refused, not run
             v = getattr(self, name)
-            if not (isinstance(v, int) and not isinstance(v, bool) and v >= lo):
-                raise ValueError(f"{name} must be an integer ≥ {lo}; got {v!r}")
-        for name, lo in [("iterations", 1), ("samples_per_prompt", 2), ("opponent_samples", 1), ("epochs", 1),
-                         ("prompts_per_step", 1), ("grad_accum", 1), ("max_new_tokens", 1), ("checkpoint_every", 0)]:
+            if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi):
+                raise ValueError(f"{name} must be an integer from {lo} to {hi}; got {v!r}")
+        for name, lo in [("iterations", 1), ("epochs", 1), ("prompts_per_step", 1), ("grad_accum", 1),
+                         ("checkpoint_every", 0)]:
             pos_int(name, lo)
+        for name, lo in [("samples_per_prompt", 2), ("opponent_samples", 1), ("max_new_tokens", 1)]:
+            pos_int(name, lo, 2**16)
+        pos_int("seed", 0, 2**63 - 1)
         if self.kl_samples is not None:
-            pos_int("kl_samples", 0)
+            pos_int("kl_samples", 0, 2**16)
         for name in ("reset_optimizer", "normalize_logprobs", "share_prompt", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false; got {getattr(self, name)!r}")

@@ -272,9 +272,13 @@ def test_out_on_a_file_under_a_file_or_read_only_is_one_line(tmp_path, capsys, r
 @pytest.mark.parametrize("text,needle", [
     ("", "the [model] table is missing"),
     ("[model]\n", "the [game] table is missing"),
-    ("[model]\nhidden = 0\n[game]\n", "[model] hidden must be an integer ≥ 1; got 0"),
+    ("[model]\nhidden = 0\n[game]\n", "[model] hidden must be an integer from 1 to 65536; got 0"),
     ("[model]\nheads = 3\n[game]\n", "hidden must be divisible by heads"),
     ("[model]\nlayers = 1.5\n[game]\n", "[model] layers must be an integer"),
+    ("[model]\nlayers = 1000000000000\n[game]\n", "[model] layers must be an integer from 1 to 1024"),
+    ("[model]\nhidden = 65536\nheads = 1\n[game]\n", "GiB to train"),  # 43 G parameters: refused, not OOM-killed
+    ("[model]\n[game]\n[train]\niterations = 1000000000000\n", "iterations must be an integer from 1 to"),
+    ("[model]\n[game]\n[train]\nseed = -1\n", "seed must be an integer from 0"),
     ("[model]\nsource = 'path'\nhidden = 8\npath = 'x'\n[game]\n", "hidden does not apply to source = 'path'"),
     ("[model]\n[game]\nbeta = nan\n", "[game] beta must be a finite number"),
     ("[model]\n[game]\nnum_actions = '3'\n", "[game] num_actions must be an integer"),

@@ -97,9 +97,13 @@ def test_seeds_are_addressable():
 
 @pytest.mark.parametrize("bad", [dict(samples_per_prompt=1), dict(lr=0.0), dict(optimizer="rmsprop"),
                                  dict(prompts_per_step=3, grad_accum=2), dict(iterations=0), dict(compile="yes"),
-                                 dict(kl_samples=-1)])
+                                 dict(kl_samples=-1), dict(lr="x"), dict(lr=float("nan")), dict(eta=-1.0),
+                                 dict(beta=float("inf")), dict(top_p=1.5), dict(temperature=0), dict(seed=-1),
+                                 dict(seed=2**63), dict(iterations=10**12), dict(adam_betas=(1.0, 0.9)),
+                                 dict(extra_responses=("",)), dict(generation_path="x"), dict(solver_options=[]),
+                                 dict(solver=3), dict(weight_decay=-0.1)])
 def test_config_refuses_bad_values(bad):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=next(iter(bad))):
         TrainConfig(**bad)
 
 
