@@ -211,6 +211,9 @@ def test_coincident_curves_get_distinct_staggered_markers_and_are_named(coincide
     shift = np.median(np.abs(np.subtract.outer(sorted(at_nmp), sorted(at_egpo))).min(axis=1))
     assert shift == pytest.approx(200 / 8 / 2, abs=1.0)
     assert slow.get_title().splitlines()[1:] == ["egpo ≡ nash-mp"]  # named; inpo (a factor 2 slower) is not
+    fig = fig_last_vs_average(RunData(coincident_dir), 0.1)
+    slow = next(ax for ax in _visible_axes(fig) if ax.get_title().startswith("slow"))
+    assert slow.get_title().splitlines()[1:] == ["egpo ≡ nash-mp; egpo ≡ nash-mp (average)"]
 
 
 def test_curves_apart_are_not_called_coincident(run_dir):
