@@ -292,3 +292,22 @@ def test_importing_the_figures_leaves_the_matplotlib_backend_alone(tmp_path):
         out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
         before, after, pyplot = out.stdout.split()
         assert (before, after, pyplot) == (backend or "None", backend or "None", "False"), out.stdout
+
+
+@pytest.mark.parametrize("num_games", [1, 4, 8])
+def test_any_number_of_games_gets_one_panel_each_with_a_labelled_shared_x(num_games, tmp_path):
+    """A figure is a 3-column grid of as many panels as games; every panel keeps its own x tick labels (a shared x
+    must not hide them above an empty grid cell)."""
+    from nashlab.experiments.config import parse_config
+
+    games = "".join(f'\n[[games]]\nname = "g{k}"\nspec = "cyclic:n={3 + k}"\n' for k in range(num_games))
+    text = _TWO_SPEEDS.split("[[games]]")[0] + games
+    cfg = parse_config(text, registry=("egpo", "nash-mp", "inpo"), check_hparams=False)
+    run_sweep(cfg, tmp_path, task_fn=fake_run_batch, progress=False)
+    fig = fig_gap_vs_iterations(RunData(tmp_path), 0.1)
+    fig.draw_without_rendering()  # tick labels are set at draw time
+    axes = _visible_axes(fig)
+    assert [ax.get_title().splitlines()[0] for ax in axes] == [f"g{k}" for k in range(num_games)]
+    assert len({ax.get_xlim() for ax in axes}) == 1
+    for ax in axes:
+        assert any(t.get_visible() and t.get_text() for t in ax.get_xticklabels()), ax.get_title()
