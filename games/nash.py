@@ -275,10 +275,20 @@ def _polish_support(P: np.ndarray, pi: np.ndarray) -> np.ndarray:
     return cand if (P @ cand).max() <= (P @ pi).max() else pi
 
 
-def _exact_certified(flat):
+def _on_device(kernel, device, *arrays):
+    """Run a :mod:`nash_scale` kernel on numpy arrays, or on torch float64 tensors on ``device``; numpy out."""
+    if device is None:
+        return kernel(*arrays)
+    import torch
+
+    out = kernel(*(torch.as_tensor(a, dtype=torch.float64, device=device) for a in arrays))
+    return tuple(o.cpu().numpy() if isinstance(o, torch.Tensor) else o for o in out)
+
+
+def _exact_certified(flat, device=None):
     """Equilibria of a stack ``[B, n, n]`` with their certificate arrays: the interior-point answer where it
     certifies, the full LP (:func:`_max_lottery_single`, with its rescue path) where it does not."""
-    pi, _ = lcp_interior_point(flat)
+    pi, _ = _on_device(lcp_interior_point, device, flat)
     pi = np.clip(pi, 0.0, None)
     pi /= pi.sum(-1, keepdims=True)
     gap = 2.0 * np.einsum("bij,bj->bi", flat, pi).max(-1) - 1.0
@@ -290,7 +300,7 @@ def _exact_certified(flat):
     return pi, 2.0 * g.max(-1) - 1.0, (pi * np.abs(g - 0.5)).max(-1), method
 
 
-def exact_nash(game_or_P, *, return_certificate: bool = False):
+def exact_nash(game_or_P, *, return_certificate: bool = False, device=None):
     """A Nash equilibrium (maximal lottery) of the original game, certified: ``DG_0 = 2 max_y (Pπ)_y − 1 ≤ 1e-9``.
 
     The equilibria are the ``π ∈ Δ`` with ``Pπ ≤ ½`` (the game is symmetric, ``πᵀPπ = ½``). Method:
@@ -312,6 +322,8 @@ def exact_nash(game_or_P, *, return_certificate: bool = False):
     Args:
         game_or_P: a :class:`PreferenceGame` or a matrix ``[..., n, n]`` (validated).
         return_certificate: also return the :class:`Certificate`.
+        device: run the interior-point kernel in torch float64 on this device (e.g. ``"cuda"``) instead of numpy;
+            certification and any fallback stay on the CPU.
 
     Returns:
         ``[..., n]`` float64 distributions (one per game in the batch), and the certificate if asked.
@@ -328,10 +340,10 @@ def exact_nash(game_or_P, *, return_certificate: bool = False):
             f"about {minutes:,.0f} minutes and {3 * n * n * 8 / 2**30:.0f} GiB here); use a smaller game"
         )
     flat = P.reshape(-1, n, n)
-    if flat.shape[0] == 1 and n >= INTERRUPTIBLE_N:
+    if flat.shape[0] == 1 and n >= INTERRUPTIBLE_N and device is None:
         pi, gap, res, method = call_interruptible(_exact_certified, flat)
     else:
-        pi, gap, res, method = _exact_certified(flat)
+        pi, gap, res, method = _exact_certified(flat, device)
     pi = pi.reshape(P.shape[:-1])
     if not return_certificate:
         return pi
@@ -433,7 +445,7 @@ def _reg_nash_single(P, pi_ref, beta, tol):
 _DIRECT_MIN_BETA = 1e-3
 
 
-def _reg_certified(flatP, flatR, beta, tol):
+def _reg_certified(flatP, flatR, beta, tol, device=None):
     """``(π, log π, DG_β, residual, method)`` for a stack: Newton at the target β (batched), continuation in β for
     the games where it does not converge."""
     from .metrics import reg_duality_gap
@@ -442,7 +454,8 @@ def _reg_certified(flatP, flatR, beta, tol):
     B = flatP.shape[0]
     method = np.full(B, "newton", dtype=object)
     if beta >= _DIRECT_MIN_BETA:
-        log_pi, _, conv = newton_regularized(flatP, log_ref, beta, tol=tol, step_tol=_STEP_TOL)
+        log_pi, _, conv = _on_device(
+            lambda P, lr: newton_regularized(P, lr, beta, tol=tol, step_tol=_STEP_TOL), device, flatP, log_ref)
         log_pi = log_pi - logsumexp(log_pi, axis=-1, keepdims=True)
     else:
         log_pi, conv = np.empty_like(log_ref), np.zeros(B, bool)
@@ -457,7 +470,7 @@ def _reg_certified(flatP, flatR, beta, tol):
 
 
 def regularized_nash(game_or_P, pi_ref=None, beta=None, *, tol: float = 1e-13, return_log: bool = False,
-                     return_certificate: bool = False):
+                     return_certificate: bool = False, device=None):
     """The regularised Nash equilibrium ``π*_β``: the unique fixed point of ``π ∝ π_ref · exp(Pπ / β)``.
 
     Solved directly rather than by running any update rule, so solvers can be measured against it: damped Newton on
@@ -479,6 +492,8 @@ def regularized_nash(game_or_P, pi_ref=None, beta=None, *, tol: float = 1e-13, r
         tol: residual tolerance.
         return_log: also return ``log π*_β``.
         return_certificate: also return the :class:`Certificate` (last).
+        device: run Newton at the target β in torch float64 on this device (e.g. ``"cuda"``); certification and the
+            continuation fallback stay on the CPU.
 
     Returns:
         ``[..., n]`` float64 distributions (then their logs if ``return_log``, then the certificate if asked).
@@ -502,10 +517,10 @@ def regularized_nash(game_or_P, pi_ref=None, beta=None, *, tol: float = 1e-13, r
     n = P.shape[-1]
     flatP = P.reshape(-1, n, n)
     flatR = np.ascontiguousarray(ref).reshape(-1, n)
-    if flatP.shape[0] == 1 and n >= INTERRUPTIBLE_N:
+    if flatP.shape[0] == 1 and n >= INTERRUPTIBLE_N and device is None:
         pi, log_pi, gap, res, method = call_interruptible(_reg_certified, flatP, flatR, b, tol)
     else:
-        pi, log_pi, gap, res, method = _reg_certified(flatP, flatR, b, tol)
+        pi, log_pi, gap, res, method = _reg_certified(flatP, flatR, b, tol, device)
     shape = P.shape[:-1]
     out = [pi.reshape(shape)]
     if return_log:

@@ -1,0 +1,188 @@
+"""Reference equilibria at scale: certification of the interior-point and Newton answers recomputed here from P and
+π alone, agreement with the full LP, batched = looped, the torch kernels = the numpy ones, the named fallback, the
+degenerate games, the size refusal and Ctrl-C of a long solve."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+import nashlab.games.nash as nash_mod
+from nashlab.games import exact_nash, make_matrix, regularized_nash
+from nashlab.games.interruptible import call_interruptible
+
+FAMILIES = ["skew", "egpo", "hodge", "embedding"]
+
+
+def _gap(P, pi):
+    return 2.0 * float((P @ pi).max()) - 1.0
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exact_certified_n200(name, seed):
+    P = make_matrix(name, n=200, seed=seed)
+    pi, cert = exact_nash(P, return_certificate=True)
+    assert cert.method == "interior point"
+    assert pi.min() >= 0 and abs(pi.sum() - 1) <= 1e-12
+    assert _gap(P, pi) <= 1e-9 and abs(float(cert.duality_gap) - _gap(P, pi)) <= 1e-15
+    assert float(cert.residual) == pytest.approx(float((pi * np.abs(P @ pi - 0.5)).max()), abs=1e-15)
+    if seed == 0 and name != "hodge":  # generic: the equilibrium is unique, so the full LP finds the same one
+        np.testing.assert_allclose(pi, nash_mod._max_lottery_single(P), atol=1e-8)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("beta", [0.1, 0.01])
+def test_regularized_certified_n200(name, beta):
+    n = 200
+    P = make_matrix(name, n=n, seed=1)
+    ref = np.random.default_rng(1).dirichlet(np.ones(n)) * 0.5 + 0.5 / n
+    pi, log_pi, cert = regularized_nash(P, pi_ref=ref, beta=beta, return_log=True, return_certificate=True)
+    assert cert.method == "newton"
+    F = log_pi - np.log(ref) - P @ pi / beta
+    assert (F.max() - F.min()) / 2 <= 1e-10
+    assert float(cert.residual) == pytest.approx((F.max() - F.min()) / 2, abs=1e-13)
+    assert float(cert.duality_gap) <= 1e-10
+    # the same point as Newton with continuation in β (the previous method)
+    _, log_cont = nash_mod._reg_nash_single(P, ref, beta, 1e-13)
+    np.testing.assert_allclose(log_pi, log_cont, atol=1e-10)
+
+
+def test_batched_equals_looped_contextual():
+    B, n = 12, 40
+    P = np.stack([make_matrix(FAMILIES[b % 4], n=n, seed=b) for b in range(B)]).reshape(3, 4, n, n)
+    ref = np.random.default_rng(0).dirichlet(np.ones(n), size=(3, 4))
+    e, ce = exact_nash(P, return_certificate=True)
+    r, cr = regularized_nash(P, pi_ref=ref, beta=0.05, return_certificate=True)
+    assert ce.duality_gap.shape == (3, 4) and cr.residual.shape == (3, 4)
+    for i in range(3):
+        for j in range(4):
+            np.testing.assert_allclose(e[i, j], exact_nash(P[i, j]), atol=1e-12)
+            np.testing.assert_allclose(r[i, j], regularized_nash(P[i, j], pi_ref=ref[i, j], beta=0.05), atol=1e-12)
+    assert (ce.duality_gap <= 1e-9).all() and (cr.residual <= 1e-10).all()
+
+
+def test_torch_kernels_equal_numpy():
+    """The kernels run on torch tensors (the GPU path) with the numpy results."""
+    P = np.stack([make_matrix("embedding", n=30, seed=s) for s in range(6)])
+    np.testing.assert_allclose(exact_nash(P, device="cpu"), exact_nash(P), atol=1e-12)
+    np.testing.assert_allclose(regularized_nash(P, beta=0.02, device="cpu"), regularized_nash(P, beta=0.02), atol=1e-12)
+
+
+@pytest.mark.gpu
+def test_batch_on_cuda():
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.fail("marked gpu but CUDA is not available")
+    P = np.stack([make_matrix("egpo", n=100, seed=s) for s in range(256)])
+    pi, cert = exact_nash(P, device="cuda", return_certificate=True)
+    assert (cert.duality_gap <= 1e-9).all()
+    r, cr = regularized_nash(P, beta=0.01, device="cuda", return_certificate=True)
+    assert (cr.residual <= 1e-10).all()
+
+
+def test_uncertified_answer_falls_back_to_lp_and_says_so(monkeypatch):
+    P = make_matrix("egpo", n=30, seed=4)
+    monkeypatch.setattr(nash_mod, "lcp_interior_point", lambda flat: (np.full(flat.shape[:-1], 1 / 30), 0))
+    pi, cert = exact_nash(P, return_certificate=True)
+    assert str(cert.method).startswith("full LP (HiGHS)") and "DG_0" in str(cert.method)
+    assert _gap(P, pi) <= 1e-9
+
+
+@pytest.mark.parametrize("case", ["ties", "even_cyclic", "support_1", "support_n", "disc"])
+def test_degenerate_games_keep_accuracy(case):
+    if case == "ties":
+        P = np.full((7, 7), 0.5)
+    elif case == "even_cyclic":
+        P = make_matrix("cyclic", n=6)  # a segment of equilibria
+    elif case == "support_1":
+        P = make_matrix("bt", n=50)  # a Condorcet winner
+    elif case == "support_n":
+        P = make_matrix("cyclic", n=101)  # uniform is the unique equilibrium
+    else:  # rank-2 "disc" game: hundreds of near-best responses
+        ab = np.random.default_rng(5).normal(size=(300, 2))
+        P = 1.0 / (1.0 + np.exp(-(ab[:, :1] @ ab[:, 1:].T - ab[:, 1:] @ ab[:, :1].T)))
+    pi, cert = exact_nash(P, return_certificate=True)
+    assert pi.min() >= 0 and abs(pi.sum() - 1) <= 1e-12
+    assert _gap(P, pi) <= 1e-9 and float(cert.duality_gap) <= 1e-9
+    if case == "support_1":
+        assert pi.max() == pytest.approx(1.0, abs=1e-12)
+    if case == "support_n":
+        np.testing.assert_allclose(pi, np.full(101, 1 / 101), atol=1e-12)
+
+
+def test_oversized_game_refused(monkeypatch):
+    monkeypatch.setattr(nash_mod, "MAX_EXACT_N", 5)
+    with pytest.raises(ValueError, match="n = 6 actions is above the limit of 5"):
+        exact_nash(make_matrix("skew", n=6))
+
+
+def _raise_value_error():
+    warnings.warn("exact_nash: from the child", RuntimeWarning)
+    raise ValueError("bad thing")
+
+
+def test_call_interruptible_result_error_and_warning():
+    assert call_interruptible(sum, [1, 2, 3]) == 6
+    with pytest.warns(RuntimeWarning, match="from the child"), pytest.raises(ValueError, match="bad thing"):
+        call_interruptible(_raise_value_error)
+
+
+def _children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(c) for c in fh.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_call_interruptible_keyboard_interrupt_kills_child():
+    before = set(_children(os.getpid()))
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        call_interruptible(time.sleep, 60)
+    timer.join()
+    assert set(_children(os.getpid())) <= before
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_stops_a_long_exact_nash_cli():
+    """`nashlab nash --game egpo:n=3000` solves in a child process; SIGINT once it runs stops both at once: exit
+    130, one stderr line, no process left. (The 60 s bound only guards against a hang.)"""
+    proc = subprocess.Popen([sys.executable, "-m", "nashlab.experiments.cli", "nash", "--game", "egpo:n=3000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    kids = []
+    while not kids and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        kids = _children(proc.pid)
+    assert kids, "the solver never started a child process"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # pragma: no cover - the failure this test exists for
+        proc.kill()
+        raise
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == ["nashlab nash: interrupted"]
+    assert not any(_alive(k) for k in kids)
