@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, log_softmax
 
+from .generators import MAX_ENTRIES, MAX_SCALE
 from .preference import PreferenceGame
 
 
@@ -57,6 +58,15 @@ def contextual_embedding(
         raise ValueError(f"contexts must be an integer ≥ 1; got {contexts!r}")
     if not (isinstance(n, (int, np.integer)) and n >= 2):
         raise ValueError(f"n must be an integer ≥ 2; got {n!r}")
+    for name, value in (("dim", dim), ("features", features)):
+        if not (isinstance(value, (int, np.integer)) and value >= 1):
+            raise ValueError(f"{name} must be an integer ≥ 1; got {value!r}")
+    if max(contexts, features, n) * dim * dim > MAX_ENTRIES:
+        raise ValueError(f"dim = {dim} is too large for contexts = {contexts}, features = {features} "
+                         f"(at most {MAX_ENTRIES:.3g} entries in R(x))")
+    for name, value in (("scale", scale), ("ref_scale", ref_scale)):
+        if not (isinstance(value, (int, float, np.number)) and 0 <= value <= MAX_SCALE):
+            raise ValueError(f"{name} must be a number in [0, {MAX_SCALE:g}]; got {value!r}")
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(contexts, features))
     u = rng.normal(size=(n, dim)) / np.sqrt(dim)
@@ -68,5 +78,8 @@ def contextual_embedding(
     P = expit(scale * S)
     W = rng.normal(size=(n, features))
     pi_ref = np.exp(log_softmax(ref_scale * x @ W.T, axis=-1))
+    if not (pi_ref > 0).all():
+        raise ValueError(f"ref_scale={ref_scale:g} is too large: softmax(ref_scale·Wx) underflows, giving actions "
+                         "probability 0 (π_ref needs full support); use a smaller ref_scale")
     game = PreferenceGame(P, pi_ref, name=f"contextual:n={n},contexts={contexts},seed={seed}")
     return ContextualGame(game, x)

@@ -29,10 +29,18 @@ def _check_unit(value: float, name: str, *, lo: float = 0.0, hi: float = 1.0) ->
     return value
 
 
+#: Largest scale-like parameter (spread, scale, concentration): beyond it every σ(·) is already 0 or 1 in float64,
+#: and products of larger values overflow.
+MAX_SCALE = 1e6
+#: Largest number of entries a generator's intermediate arrays may hold (raters × n², …): a dense float64 [n, n]
+#: matrix at the spec limit n = 20,000 has 4e8.
+MAX_ENTRIES = 4 * 10**8
+
+
 def _check_positive(value: float, name: str) -> float:
     value = float(value)
-    if not (value > 0 and np.isfinite(value)):
-        raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
+    if not (0 < value <= MAX_SCALE):
+        raise ValueError(f"{name} must be a number in (0, {MAX_SCALE:g}]; got {value!r}")
     return value
 
 
@@ -175,6 +183,8 @@ def annotators(
     n = _check_n(n)
     if not (isinstance(raters, (int, np.integer)) and raters >= 1):
         raise ValueError(f"raters must be an integer ≥ 1; got {raters!r}")
+    if raters * n * n > MAX_ENTRIES:
+        raise ValueError(f"raters × n² = {raters * n * n:.3g} is too large (at most {MAX_ENTRIES:.3g}); got raters={raters}")
     spread = _check_positive(spread, "spread")
     concentration = _check_positive(concentration, "concentration")
     rho = _check_unit(rotation, "rotation")
@@ -200,6 +210,8 @@ def embedding(n: int = 10, dim: int = 4, scale: float = 2.0, seed: int = 0) -> n
     n = _check_n(n)
     if not (isinstance(dim, (int, np.integer)) and dim >= 2 and dim % 2 == 0):
         raise ValueError(f"dim must be an even integer ≥ 2; got {dim!r}")
+    if dim * max(n, dim) > MAX_ENTRIES:
+        raise ValueError(f"dim = {dim} is too large for n = {n} (at most {MAX_ENTRIES:.3g} entries in u and R)")
     scale = _check_positive(scale, "scale")
     rng = np.random.default_rng(seed)
     u = rng.normal(size=(n, int(dim)))

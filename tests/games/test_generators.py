@@ -45,10 +45,13 @@ def test_seeds_change_the_game(name):
         ("cyclic", {"margin": 1.5}, "margin must lie in"),
         ("skew", {"scale": -0.1}, "scale must lie in"),
         ("hodge", {"cyclic": 2.0}, "cyclic must lie in"),
-        ("bt", {"spread": 0.0}, "spread must be a finite number > 0"),
+        ("bt", {"spread": 0.0}, r"spread must be a number in \(0, 1e\+06\]"),
+        ("bt", {"spread": 1e308}, r"spread must be a number in \(0, 1e\+06\]"),  # overflowed to NaN
+        ("embedding", {"scale": 1e7}, r"scale must be a number in \(0, 1e\+06\]"),
         ("annotators", {"raters": 0}, "raters must be an integer ≥ 1"),
+        ("annotators", {"raters": 10**9}, r"raters × n² = 1e\+11 is too large"),  # hung allocating
         ("annotators", {"rotation": -1.0}, "rotation must lie in"),
-        ("annotators", {"concentration": float("nan")}, "concentration must be a finite number > 0"),
+        ("annotators", {"concentration": float("nan")}, r"concentration must be a number in \(0, 1e\+06\]"),
         ("embedding", {"dim": 3}, "dim must be an even integer"),
     ],
 )
@@ -154,3 +157,21 @@ def test_embedding_is_skew_bilinear():
     S = np.log(P / (1 - P))  # σ⁻¹(P) = uᵢᵀ R uⱼ, skew-symmetric and of rank ≤ dim
     np.testing.assert_allclose(S, -S.T, atol=1e-10)
     assert np.linalg.matrix_rank(S, tol=1e-8) <= 4
+
+
+@pytest.mark.parametrize(
+    "params,match",
+    [
+        ({"dim": 0}, "dim must be an integer ≥ 1"),
+        ({"features": 0}, "features must be an integer ≥ 1"),
+        ({"dim": 100000}, "dim = 100000 is too large"),
+        ({"scale": -1.0}, r"scale must be a number in \[0, 1e\+06\]"),
+        ({"ref_scale": float("inf")}, r"ref_scale must be a number in \[0, 1e\+06\]"),
+        ({"ref_scale": 1000.0}, r"ref_scale=1000 is too large: softmax\(ref_scale·Wx\) underflows"),
+    ],
+)
+def test_bad_contextual_parameters_refused(params, match):
+    from nashlab.games import contextual_embedding
+
+    with pytest.raises(ValueError, match=match):
+        contextual_embedding(**params)
