@@ -118,6 +118,8 @@ BAD = [
     (["--game", "cyclic", "--ref", "{d}/neg.csv"], "neg.csv: pi_ref must be non-negative; pi_ref(1) = -0.2"),
     (["--game", "cyclic", "--ref", "random:seed=-1"], "parameter seed of 'random' must be an integer in [0, 2**63)"),
     (["--game", "egpo:seed=99999999999999999999"], "parameter seed of 'egpo' must be an integer in [0, 2**63)"),
+    (["--game", "cyclic", "--bootstrap-seed", "99999999999999999999"], "--bootstrap-seed must be an integer in [0, 2"),
+    (["--game", "cyclic", "--bootstrap-seed", "-1"], "--bootstrap-seed must be an integer in [0, 2**63)"),
 ]
 
 

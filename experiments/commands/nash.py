@@ -157,6 +157,9 @@ def run(args) -> int:
 
     if not (isinstance(args.top, int) and args.top >= 0):
         raise ValueError(f"--top must be an integer ≥ 0; got {args.top!r}")
+    from nashlab.games.preference import validate_seed
+
+    validate_seed(args.bootstrap_seed, name="--bootstrap-seed")
     game = parse_game_spec(args.game)
     features = None
     if isinstance(game, ContextualGame):
