@@ -265,7 +265,7 @@ def uninterrupted(tmp_path_factory) -> tuple:
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=lambda s: s.name)
 def test_killed_run_leaves_no_process_and_resumes_to_the_uninterrupted_store(sig, tmp_path, uninterrupted):
     """`nashlab run --workers 2` killed at a seeded random moment after its first commit: 5 s later no process of its
-    session is alive (workers and resource tracker included); SIGTERM and SIGINT stop it with one line and
+    session is alive (workers and resource tracker included); SIGTERM stops it with one line and
     128 + signum; the resumed store equals an uninterrupted run's."""
     import random
 
