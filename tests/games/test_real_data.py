@@ -374,3 +374,13 @@ def test_bootstrap_interval_coverage_on_a_known_game():
 
 def test_load_real_data_ignores_other_specs():
     assert load_real_data("cyclic:n=3") is None and load_real_data("m.npy") is None
+
+
+def test_default_sweep_runs_the_two_tournaments():
+    from nashlab.experiments.config import expand, load_config
+
+    cfg = load_config(None)
+    specs = {g.name: g.spec for g in cfg.games}
+    assert specs["soccer"] == "data:soccer" and specs["rrps-bots"] == "data:rrps_bots"
+    solvers = {t.solver for t in expand(cfg) if t.spec == "data:rrps_bots"}
+    assert solvers == set(cfg.solvers)
