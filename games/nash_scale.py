@@ -9,6 +9,9 @@ continuation in β where the kernel's answer does not pass.
 
 from __future__ import annotations
 
+import functools
+import warnings
+
 import numpy as np
 
 
@@ -33,18 +36,40 @@ class _Ops:
     def clamp_min(self, x, lo):
         return x.clamp_min(lo) if self.torch else np.maximum(x, lo)
 
+    # On CPU a Python loop of scipy's LAPACK calls over the batch is the fastest measured: 256 solves of n = 100 took
+    # 25 ms, against 100 ms for numpy's batched solve and 50 ms for torch's (2 loaded cores).
     def factor(self, K):
-        """A solver for ``K x = b`` (batched) that factors ``K`` once."""
+        """A solver for ``K x = b`` (batched) that factors ``K`` once (``K`` is overwritten)."""
         if self.torch:
             LU, piv = self.xp.linalg.lu_factor(K)
             return lambda b: self.xp.linalg.lu_solve(LU, piv, b[..., None])[..., 0]
-        if K.shape[0] == 1:  # one big game: LAPACK's LU once, two cheap triangular solves
-            import scipy.linalg as sl
+        import scipy.linalg as sl
 
-            lu = sl.lu_factor(K[0], overwrite_a=True, check_finite=False)
-            return lambda b: sl.lu_solve(lu, b[0], check_finite=False)[None]
-        # numpy has no batched LU; two batched solves measured faster than torch's CPU lu_factor + lu_solve here
-        return lambda b: np.linalg.solve(K, b[..., None])[..., 0]
+        lus = [sl.lu_factor(k, overwrite_a=True, check_finite=False) for k in K]
+        return lambda b: np.stack([sl.lu_solve(lu, x, check_finite=False) for lu, x in zip(lus, b)])
+
+    def solve(self, K, b):
+        """``K⁻¹ b`` per game (``K`` is overwritten)."""
+        if self.torch:
+            return self.xp.linalg.solve(K, b[..., None])[..., 0]
+        import scipy.linalg as sl
+
+        return np.stack([sl.solve(k, x, overwrite_a=True, check_finite=False) for k, x in zip(K, b)])
+
+
+def _quiet(fn):
+    """Silence scipy's ill-conditioning warnings: near the solution the systems are ill-conditioned by design
+    (entries ``w/z`` from 1e-12 to 1e12), and every answer is certified afterwards from ``P`` and ``π`` alone."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from scipy.linalg import LinAlgWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LinAlgWarning)
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def _to_boundary(x, dx, ops):
@@ -56,19 +81,22 @@ def _to_boundary(x, dx, ops):
 def support_polish(P, S, ops):
     """Solve the equilibrium's equalities on a guessed support ``S`` (boolean ``[B, n]``): ``(M z)_S = 1``, ``z_¬S = 0``
     with ``M = 1.5 − P``, i.e. ``(Pπ)_S = ½`` and ``Σπ = 1`` (the two hold together at a solution, see
-    :func:`lcp_interior_point`). One game solves the ``|S| × |S|`` system; a batch keeps one dense solve by putting the
-    identity in the rows and columns off ``S``. Returns ``z [B, n]``, NaN rows where a system is singular (e.g. a game
+    :func:`lcp_interior_point`). numpy solves each game's ``|S| × |S|`` system; torch keeps one dense solve by putting the
+    identity in the rows and columns off ``S`` (torch). Returns ``z [B, n]``, NaN rows where a system is singular (e.g. a game
     with a set of equilibria)."""
     xp = ops.xp
-    M = 1.5 - P
-    if P.shape[0] == 1 and not ops.torch:
-        s = np.flatnonzero(S[0])
+    if not ops.torch:
+        import scipy.linalg as sl
+
         out = np.zeros_like(P[..., 0])
-        try:
-            out[0, s] = np.linalg.solve(M[0][np.ix_(s, s)], np.ones(s.size))
-        except np.linalg.LinAlgError:
-            out[:] = np.nan
+        for b in range(P.shape[0]):
+            s = np.flatnonzero(S[b])
+            try:
+                out[b, s] = sl.solve(1.5 - P[b][np.ix_(s, s)], np.ones(s.size), overwrite_a=True, check_finite=False)
+            except np.linalg.LinAlgError:
+                out[b] = np.nan
         return out
+    M = 1.5 - P
     both = S[..., :, None] & S[..., None, :]
     K = xp.where(both, M, xp.zeros_like(M))
     idx = xp.arange(P.shape[-1])
@@ -86,6 +114,7 @@ def support_polish(P, S, ops):
         return out
 
 
+@_quiet
 def lcp_interior_point(P, *, max_iter: int = 80, polish_below: float = 1e-5, accept_gap: float = 1e-12):
     """Nash equilibria of symmetric constant-sum games ``P [B, n, n]`` by a primal–dual interior-point method.
 
@@ -174,6 +203,7 @@ def lcp_interior_point(P, *, max_iter: int = 80, polish_below: float = 1e-5, acc
     return best, it
 
 
+@_quiet
 def newton_regularized(P, log_ref, beta: float, *, tol: float = 1e-13, step_tol: float = 1e-13, max_iter: int = 40):
     """``π*_β`` for a stack of games by damped Newton at the target β, started from ``π_ref`` (no continuation).
 
@@ -216,7 +246,7 @@ def newton_regularized(P, log_ref, beta: float, *, tol: float = 1e-13, step_tol:
         J -= g[..., :, None] * pi[..., None, :]
         J *= -1.0 / beta
         J[..., idx, idx] += 1.0
-        step = xp.linalg.solve(J, -F[..., None])[..., 0]
+        step = ops.solve(J, -F)
         step = step - step.mean(-1, keepdims=True)
         small = ops.amax(step.abs() if ops.torch else np.abs(step)) <= step_tol
         t = xp.ones_like(fn)
