@@ -199,8 +199,12 @@ def _legend(fig: Figure, solvers: Iterable[str], extra: list[tuple[str, dict]] =
         ls = next(iter(styles[s])) if len(styles[s]) == 1 else "-"
         handles.append(Line2D([], [], color=solver_color(s), lw=1.6, ls=ls, marker=solver_marker(s), ms=4, label=s))
     handles += [Line2D([], [], color="black", label=label, **kw) for label, kw in extra]
-    fig.legend(handles=handles, loc="outside lower center", ncols=max(1, min(len(handles), 6)), frameon=False,
-               fontsize=RC["legend.fontsize"], title=FLOOR_NOTE, title_fontsize=RC["legend.fontsize"] - 0.5)
+    import textwrap
+
+    note = textwrap.fill(FLOOR_NOTE, max(40, int(fig.get_figwidth() * 17)), break_on_hyphens=False)  # ≈ chars/inch
+    ncols = max(1, min(len(handles), 6, int(fig.get_figwidth() / 0.9)))  # a one-panel figure is one column wide
+    fig.legend(handles=handles, loc="outside lower center", ncols=ncols, frameon=False,
+               fontsize=RC["legend.fontsize"], title=note, title_fontsize=RC["legend.fontsize"] - 0.5)
 
 
 #: ``gid`` of the median curves (the lines a legend entry and the coincidence check are about); theory lines and

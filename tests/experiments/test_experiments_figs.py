@@ -311,3 +311,5 @@ def test_any_number_of_games_gets_one_panel_each_with_a_labelled_shared_x(num_ga
     assert len({ax.get_xlim() for ax in axes}) == 1
     for ax in axes:
         assert any(t.get_visible() and t.get_text() for t in ax.get_xticklabels()), ax.get_title()
+    legend, page = fig.legends[0].get_window_extent(), fig.bbox  # the legend and its clip note fit the page
+    assert page.x0 - 1 <= legend.x0 and legend.x1 <= page.x1 + 1 and legend.y0 >= page.y0 - 1, (legend, page)
