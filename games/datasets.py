@@ -31,7 +31,7 @@ import io
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,6 +45,15 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 PREFLIB_SUFFIXES = (".soc", ".soi", ".toi")
 #: Spec prefixes this module owns.
 PREFIXES = ("data", "counts", "scores", "preflib")
+#: Most items a file may define (as for generated games: a dense [n, n] float64 matrix of 20,000 items is 3.2 GB).
+MAX_ITEMS = 20_000
+#: Ballots × alternatives² booleans per step of the majority count (bounds its memory at any size).
+_CHUNK = 1 << 24
+
+
+def _check_items(n: int, path: str) -> None:
+    if n > MAX_ITEMS:
+        raise ValueError(f"{path}: too many items ({n}); at most {MAX_ITEMS}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,7 +137,7 @@ def _check_file(path: str) -> os.stat_result:
 
 def _read_text(path: str) -> str:
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:  # a spreadsheet's byte-order mark is not part of a name
             return fh.read()
     except UnicodeDecodeError:
         raise ValueError(f"could not read {path}: not UTF-8 text") from None
@@ -176,7 +185,8 @@ def read_counts_csv(path: str) -> tuple[tuple[str, ...], np.ndarray]:
             wrong length or name (the matrix is not square), text where a number belongs, a negative count.
     """
     text = _read_text(path)
-    lines = [(k, line) for k, line in enumerate(text.splitlines(), 1) if line.strip() and not line.lstrip().startswith("#")]
+    lines = [(k, line) for k, line in enumerate(text.splitlines(), 1)
+             if line.strip() and not line.lstrip().startswith("#")]
     if not lines:
         raise ValueError(f"{path}: empty counts file; expected a header row ',name1,name2,...' and one row per item")
     try:
@@ -196,6 +206,7 @@ def read_counts_csv(path: str) -> tuple[tuple[str, ...], np.ndarray]:
         dup = next(x for x in items if items.count(x) > 1)
         raise ValueError(f"{path}: line {k0}: item {dup!r} is named twice")
     n = len(items)
+    _check_items(n, path)
     if len(body) != n:
         raise ValueError(f"{path}: the matrix is not square: {n} items in the header but {len(body)} rows")
     N = np.zeros((n, n))
@@ -262,7 +273,8 @@ def read_preflib(path: str) -> tuple[tuple[str, ...], np.ndarray]:
             continue
         count, sep, ranking = line.partition(":")
         if not sep:
-            raise ValueError(f"{path}: line {k}: expected 'multiplicity: ranking' (e.g. '12: 3,1,2'); got {line[:60]!r}")
+            raise ValueError(f"{path}: line {k}: expected 'multiplicity: ranking' (e.g. '12: 3,1,2'); "
+                             f"got {line[:60]!r}")
         try:
             c = int(count)
         except ValueError:
@@ -279,6 +291,7 @@ def read_preflib(path: str) -> tuple[tuple[str, ...], np.ndarray]:
         raise ValueError(f"{path}: NUMBER ALTERNATIVES {meta['NUMBER ALTERNATIVES']!r} is not an integer") from None
     if m_alt < 1:
         raise ValueError(f"{path}: NUMBER ALTERNATIVES must be ≥ 1; got {m_alt}")
+    _check_items(m_alt, path)
     declared = meta.get("DATA TYPE", "").strip().lower()
     if kind is None:
         kind = declared
@@ -343,7 +356,11 @@ def read_preflib(path: str) -> tuple[tuple[str, ...], np.ndarray]:
             raise ValueError(f"{path}: NUMBER VOTERS {meta['NUMBER VOTERS']!r} is not an integer") from None
         if voters != int(counts.sum()):
             raise ValueError(f"{path}: NUMBER VOTERS says {voters} but the multiplicities sum to {int(counts.sum())}")
-    N = np.einsum("b,bij->ij", counts, (R[:, :, None] < R[:, None, :]).astype(np.float64))
+    N = np.zeros((m_alt, m_alt))
+    step = max(1, _CHUNK // (m_alt * m_alt))
+    for lo in range(0, len(ballots), step):
+        r, c = R[lo:lo + step], counts[lo:lo + step]
+        N += np.einsum("b,bij->ij", c, (r[:, :, None] < r[:, None, :]).astype(np.float64))
     return items, _readonly(N)
 
 
@@ -402,6 +419,7 @@ def read_score_table(path: str) -> tuple[tuple[str, ...], np.ndarray]:
         raise ValueError(f"{path}: empty score table; expected lines ('i', 'j', score) or i, j, score")
     items = tuple(index)
     n = len(items)
+    _check_items(n, path)
     E = np.zeros((n, n))
     have = np.zeros((n, n), dtype=bool)
     for (i, j), s in entries.items():
@@ -444,6 +462,7 @@ def read_probability_table(path: str) -> np.ndarray:
         line = raw.split("#", 1)[0].strip()
         if line:
             rows.append([_number(x, path, k, "entry") for x in line.replace(",", " ").split()])
+    _check_items(len(rows), path)
     if not rows or len({len(r) for r in rows}) != 1 or len(rows) != len(rows[0]):
         raise ValueError(f"{path}: the probability table is not a square matrix "
                          f"({len(rows)} rows of lengths {sorted({len(r) for r in rows})})")
@@ -467,7 +486,6 @@ class Dataset:
     citation: str
     #: For a probability table, the comparisons per pair the bootstrap assumes (the file has rates, not counts).
     games_per_pair: int | None = None
-    params: dict = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -625,7 +643,8 @@ def load_real_data(spec: str) -> RealData | None:
             return _load(d.kind, str(d.path), params, text, label, d.games_per_pair)
         path, params = split_path_params(rest)
         if not path:
-            raise ValueError(f"{prefix} spec needs a path, e.g. {prefix}:my_{'ballots.soi' if prefix == 'preflib' else 'file.csv'}")
+            example = "ballots.soi" if prefix == "preflib" else "file.csv"
+            raise ValueError(f"{prefix} spec needs a path, e.g. {prefix}:my_{example}")
         return _load(prefix, path, params, text, os.path.basename(path))
     path, params = split_path_params(text)
     if path.lower().endswith(PREFLIB_SUFFIXES):

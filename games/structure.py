@@ -20,6 +20,8 @@ from .preference import validate_preference_matrix
 TIE_TOL = 1e-12
 #: An action is in the support of an equilibrium when its probability exceeds this (as in ``nashlab nash``).
 SUPPORT_TOL = 1e-9
+#: Most bootstrap resamples one call may ask for (one LP each; 100,000 at n = 10 is several minutes).
+MAX_RESAMPLES = 100_000
 
 
 def _per_game(fn, P):
@@ -83,6 +85,10 @@ def cyclic_share(P):
     return _per_game(_share_single, P)
 
 
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
 def _support(pi: np.ndarray) -> np.ndarray:
     return pi > SUPPORT_TOL
 
@@ -106,9 +112,9 @@ def bootstrap_equilibrium(comparisons, *, resamples: int = 200, seed: int = 0, l
         a dict of plain Python values: ``resamples``, ``seed``, ``level``, ``policy`` (the point estimate), ``low``,
         ``high`` (lists, one per item), ``support`` (the point estimate's), ``support_same``.
     """
-    if isinstance(resamples, bool) or not isinstance(resamples, (int, np.integer)) or resamples < 1:
-        raise ValueError(f"resamples must be an integer ≥ 1; got {resamples!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not _is_int(resamples) or not 1 <= resamples <= MAX_RESAMPLES:
+        raise ValueError(f"resamples must be an integer in 1..{MAX_RESAMPLES}; got {resamples!r}")
+    if not _is_int(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
     if not (isinstance(level, (int, float)) and 0 < level < 1):
         raise ValueError(f"level must lie in (0, 1); got {level!r}")
@@ -122,12 +128,12 @@ def bootstrap_equilibrium(comparisons, *, resamples: int = 200, seed: int = 0, l
     trials = np.maximum(np.rint(total), total > 0).astype(np.int64)  # a fractional pair keeps ≥ 1 comparison
     p_win = np.divide(N[iu, ju], total, out=np.full(total.shape, 0.5), where=total > 0)
     rng = np.random.default_rng(int(seed))
-    W = rng.binomial(trials, p_win, size=(int(resamples), iu.size)).astype(np.float64)
-    Ns = np.zeros((int(resamples), n, n))
-    Ns[:, iu, ju] = W
-    Ns[:, ju, iu] = trials - W
-    P_star = np.stack([counts_to_preference(m, alpha, items=comparisons.items, source=comparisons.source) for m in Ns])
-    pis = exact_nash(P_star)
+    pis = np.empty((int(resamples), n))
+    Ns = np.zeros((n, n))
+    for b in range(int(resamples)):  # one [n, n] at a time: memory stays O(n²) for any number of resamples
+        W = rng.binomial(trials, p_win)
+        Ns[iu, ju], Ns[ju, iu] = W, trials - W
+        pis[b] = exact_nash(counts_to_preference(Ns, alpha, items=comparisons.items, source=comparisons.source))
     point = exact_nash(comparisons.preference_matrix())
     q = [(1.0 - level) / 2.0, (1.0 + level) / 2.0]
     low, high = np.quantile(pis, q, axis=0)
@@ -145,8 +151,9 @@ def structure_report(P, spec=None, *, resamples: int = 200, seed: int = 0, level
     ``items`` and ``bootstrap`` (:func:`bootstrap_equilibrium`, ``None`` when ``resamples`` is 0 or the data are not
     counts). ``bootstrap_note`` says what a probability table's bootstrap assumes.
     """
-    if isinstance(resamples, bool) or not isinstance(resamples, (int, np.integer)) or resamples < 0:
-        raise ValueError(f"the number of bootstrap resamples must be an integer ≥ 0; got {resamples!r}")
+    if not _is_int(resamples) or not 0 <= resamples <= MAX_RESAMPLES:
+        raise ValueError(f"the number of bootstrap resamples must be an integer in 0..{MAX_RESAMPLES}; "
+                         f"got {resamples!r}")
     out = {"condorcet_winner": condorcet_winner(P), "cycles3": cycles3(P), "cyclic_share": cyclic_share(P)}
     from .datasets import load_real_data
 

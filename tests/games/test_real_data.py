@@ -173,6 +173,16 @@ def test_counts_refusals(capsys, tmp_path, body, problem):
     assert problem in line and str(path) in line
 
 
+def test_counts_csv_from_a_spreadsheet_with_a_byte_order_mark(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufeff,a,b\na,0,3\nb,1,0\n".encode("utf-8"))
+    np.testing.assert_allclose(parse_game_spec(f"counts:{path}").P, [[0.5, 0.75], [0.25, 0.5]])
+
+
+def test_bootstrap_size_is_bounded(capsys):
+    assert "in 0..100000" in refused(capsys, "--game", "data:soccer", "--bootstrap", "100001")
+
+
 def test_split_path_params_keeps_commas_in_paths():
     assert split_path_params("d/a,b.csv") == ("d/a,b.csv", {})
     assert split_path_params("d/a,b.csv,prior=0.5") == ("d/a,b.csv", {"prior": 0.5})
@@ -216,6 +226,7 @@ def test_preflib_toi_ties_and_unranked_give_no_vote(tmp_path):
     (".soi", _HEADER.format(kind="soi") + "# NUMBER VOTERS: 3\n1: 1,2\n", "NUMBER VOTERS says 3"),
     (".soi", _HEADER.format(kind="soi"), "no ballots"),
     (".soi", _HEADER.format(kind="soi") + "1: 1\n", "never compared"),
+    (".soi", "# NUMBER ALTERNATIVES: 30000\n1: 1\n", "too many items (30000)"),
 ])
 def test_preflib_refusals(capsys, tmp_path, suffix, body, problem):
     path = tmp_path / f"bad{suffix}"
