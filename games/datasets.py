@@ -150,7 +150,7 @@ def _cached(reader):
 
     def read(path: str):
         st = _check_file(path)
-        return cache(path, st.st_mtime_ns, st.st_size)
+        return cache(os.path.realpath(path), st.st_mtime_ns, st.st_size)
 
     read.__doc__ = reader.__doc__
     read.__name__ = reader.__name__

@@ -9,12 +9,16 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
+import tempfile
 import warnings
 from math import comb
 
 import nashpy
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nashlab.experiments import cli
 from nashlab.games import exact_nash, make_matrix, parse_game_spec
@@ -395,3 +399,26 @@ def test_default_sweep_runs_the_two_tournaments():
     assert specs["soccer"] == "data:soccer" and specs["rrps-bots"] == "data:rrps_bots"
     solvers = {t.solver for t in expand(cfg) if t.spec == "data:rrps_bots"}
     assert solvers == set(cfg.solvers)
+
+
+_FRAGMENTS = st.sampled_from([
+    ",", ":", "\n", "{", "}", "(", ")", "'", "#", " ", "-", "1", "2", "0.5", "nan", "1e999", "a", "b",
+    "# NUMBER ALTERNATIVES: 3\n", "# DATA TYPE: toi\n", "# NUMBER VOTERS: 2\n", "('a', 'b', 1)\n", ",a,b\n",
+    "a,0,1\n", "\x00", "é",
+])
+
+
+@settings(max_examples=150)
+@given(text=st.lists(_FRAGMENTS, max_size=40).map("".join), kind=st.sampled_from(["counts", "toi", "scores"]))
+def test_loaders_answer_any_text_with_a_game_or_one_value_error(text, kind):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "f.toi" if kind == "toi" else "f.csv")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        spec = path if kind == "toi" else f"{kind}:{path}"
+        try:
+            game = parse_game_spec(spec)
+        except ValueError as exc:
+            assert "\n" not in str(exc).strip() and path in str(exc)
+        else:
+            assert np.allclose(game.P + game.P.T, 1.0)
