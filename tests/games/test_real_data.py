@@ -422,3 +422,13 @@ def test_loaders_answer_any_text_with_a_game_or_one_value_error(text, kind):
             assert "\n" not in str(exc).strip() and path in str(exc)
         else:
             assert np.allclose(game.P + game.P.T, 1.0)
+
+
+def test_preflib_prefix_reads_the_type_from_the_header(tmp_path):
+    path = tmp_path / "ballots.txt"
+    path.write_text(_HEADER.format(kind="soc") + "2: 1,2,3,4\n1: 4,3,2,1\n")
+    P = parse_game_spec(f"preflib:{path}").P
+    assert P[0, 3] == pytest.approx(2 / 3) and condorcet_winner(P) == 0
+    path.write_text("# NUMBER ALTERNATIVES: 2\n1: 1,2\n")
+    with pytest.raises(ValueError, match="unknown PrefLib data type"):
+        parse_game_spec(f"preflib:{path}")
