@@ -250,14 +250,18 @@ def _coincident(lines) -> list[list]:
 
 def _marker_indices(x: np.ndarray, lo: float, hi: float, offset: float) -> list[int]:
     """Indices of the points of ``x`` nearest :data:`MARKERS_PER_CURVE` positions evenly spaced over ``[lo, hi]``
-    (already in the axis' scale), shifted by ``offset`` ∈ [0, 1) of one spacing."""
+    (already in the axis' scale), shifted by ``offset`` ∈ [0, 1) of one spacing. A curve that ends before its first
+    position (one that reaches the floor early) gets one marker, at its end, so every curve shows its solver's."""
     step = (hi - lo) / MARKERS_PER_CURVE
     targets = lo + step * (offset + np.arange(MARKERS_PER_CURVE) + 0.5)
     ok = np.isfinite(x)
-    if not ok.any() or step <= 0:
+    if not ok.any():
         return []
     idx = np.flatnonzero(ok)
-    near = idx[np.abs(x[idx][None, :] - targets[targets <= x[idx].max() + step / 2][:, None]).argmin(axis=1)]
+    targets = targets[targets <= x[idx].max() + step / 2]
+    if step <= 0 or not targets.size:
+        return [int(idx[-1])]
+    near = idx[np.abs(x[idx][None, :] - targets[:, None]).argmin(axis=1)]
     return sorted(set(near.tolist()))
 
 

@@ -313,3 +313,27 @@ def test_any_number_of_games_gets_one_panel_each_with_a_labelled_shared_x(num_ga
         assert any(t.get_visible() and t.get_text() for t in ax.get_xticklabels()), ax.get_title()
     legend, page = fig.legends[0].get_window_extent(), fig.bbox  # the legend and its clip note fit the page
     assert page.x0 - 1 <= legend.x0 and legend.x1 <= page.x1 + 1 and legend.y0 >= page.y0 - 1, (legend, page)
+
+
+def test_every_curve_shows_its_marker_even_when_it_stops_early(tmp_path):
+    """inpo reaches the floor by t ≈ 10 while egpo and nash-mp run all 200 iterations in the same panel (markers
+    every 25 iterations, inpo's shifted by 2/3 of that): inpo still shows one marker, at its end."""
+    from nashlab.experiments.config import parse_config
+
+    def early_and_late(batch):
+        out = coincident_run_batch(batch)
+        for t, rec in zip(batch, out):
+            rate = 3.0 if t.solver == "inpo" else 0.001 * (1 + (t.solver == "egpo"))
+            rec["trace"]["reg_duality_gap"] = [0.5 * np.exp(-rate * i) for i in rec["trace"]["iteration"]]
+        return out
+
+    cfg = parse_config(_TWO_SPEEDS.split("[[games]]")[0] + '[[games]]\nname = "fast"\nspec = "cyclic:n=3"\n',
+                       registry=("egpo", "nash-mp", "inpo"), check_hparams=False)
+    run_sweep(cfg, tmp_path, task_fn=early_and_late, progress=False)
+    (ax,) = _visible_axes(fig_gap_vs_iterations(RunData(tmp_path), 0.1))
+    lines = _median_lines(ax)
+    inpo = lines["inpo"]
+    assert inpo.get_xdata()[-1] < 15 and lines["nash-mp"].get_xdata()[-1] == 200
+    assert list(inpo.get_markevery()) == [len(inpo.get_xdata()) - 1]
+    for label, ln in lines.items():
+        assert len(ln.get_markevery()) >= 4 or label == "inpo", label
