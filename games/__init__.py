@@ -1,6 +1,6 @@
 """Preference games, their exact and regularised equilibria, and equilibrium metrics.
 
-``games`` imports nothing of the other nashlab parts (DESIGN.md: games <- solvers <- llm_bridge).
+``games`` imports nothing of the other nashlab parts (docs/design.md §1: games <- solvers <- llm_bridge).
 """
 
 from .contextual import ContextualGame, contextual_embedding

@@ -29,7 +29,7 @@ def kl(p: np.ndarray, q: np.ndarray) -> float:
 
 
 def J(P, pi1, pi2, pi_ref, beta):
-    """``J_β(π₁, π₂) = π₁ᵀPπ₂ − β KL(π₁‖π_ref) + β KL(π₂‖π_ref)`` straight from DESIGN.md."""
+    """``J_β(π₁, π₂) = π₁ᵀPπ₂ − β KL(π₁‖π_ref) + β KL(π₂‖π_ref)`` straight from the definition in docs/design.md §2."""
     val = float(pi1 @ P @ pi2)
     if beta > 0:
         val += -beta * kl(pi1, pi_ref) + beta * kl(pi2, pi_ref)
