@@ -20,7 +20,7 @@ log-probs (summed, or length-normalised as in EGPO/MNPO's code) can be passed as
   (a) win-rate estimates ``p̂(y ≻ y'') − p̂(y' ≻ y'')`` with ``y'' ~ π_opp``; (b) when ``y, y' ~ π_opp`` i.i.d.
   (self-play sampling), the label ``o(y ≻ y') − ½`` or ``P̂(y ≻ y') − ½`` (INPO Prop. 6: same minimiser);
   (c) in a tabular/language game with known P, the exact difference;
-* ``eta``, ``beta`` — η and β in DESIGN.md's units (papers' symbols translated in each solver's docstring);
+* ``eta``, ``beta`` — η and β in the units of docs/design.md §2 (papers' symbols translated in each solver's docstring);
 * ``reduction`` — ``"mean"`` (scalar, default) or ``"none"`` (``[B]``).
 
 | name | anchor ``Σ w_k ℓ_k`` | c | opponent of ``target`` |

@@ -61,7 +61,7 @@ def mnpo_loss(log_pi_theta_y: Tensor, log_pi_theta_yp: Tensor, *, log_pi_opp_y: 
 
     with ``target`` an estimate of ``(1/(N−1)) Σ_{j≠i} [P(y ≻ π_j) − P(y' ≻ π_j)]`` (e.g. comparisons of y and y'
     against one sample y''_j of each opponent). Minimiser over free logits: the closed form
-    (``tests/solvers/test_solvers_loss_step.py``). Caveat (ALGORITHMS.md §5): the practical Eq. 15 with labels of pairs
+    (``tests/solvers/test_solvers_loss_step.py``). Caveat (docs/algorithms.md §5): the practical Eq. 15 with labels of pairs
     drawn from π_t reproduces this only when all opponents equal π_t.
 
     Args:

@@ -2,7 +2,7 @@
 
 The baseline no-regret rule. It ignores π_ref (the game it plays is the original one, β = 0).
 
-* Update (DESIGN.md): ``ℓ' = ℓ + η Pπ`` — ``ℓ = log π_t`` (``log_pi``), ``P π`` the feedback ``g``, ``η`` (``eta``).
+* Update (docs/design.md §2): ``ℓ' = ℓ + η Pπ`` — ``ℓ = log π_t`` (``log_pi``), ``P π`` the feedback ``g``, ``η`` (``eta``).
 * Step-size condition: any ``η > 0`` (the rule is well defined); the regret bound below is tuned by ``η``.
 * Claims:
   - average iterate: with rewards in [0, 1] Hedge's regret after ``T+1`` rounds is ``≤ ln n / η + η (T+1) / 8``, and in

@@ -19,7 +19,7 @@ class SolverSpec(NamedTuple):
         factory: ``(eta=None, beta=None, ...) -> Solver`` (validates hyper-parameters).
         loss: the rule's loss on log-probabilities.
         multiplayer: the state holds one policy per player (``[..., N, n]``).
-        summary: one line (update rule in DESIGN.md's notation).
+        summary: one line (update rule in the notation of docs/design.md §2).
     """
 
     factory: Callable[..., Solver]

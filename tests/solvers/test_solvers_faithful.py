@@ -1,4 +1,4 @@
-"""Faithfulness: a few steps of every rule equal an independent plain-numpy computation of DESIGN.md's formula (1e-10),
+"""Faithfulness: a few steps of every rule equal an independent plain-numpy computation of the formula in docs/algorithms.md §1 (1e-10),
 half steps included; π*_β is a fixed point of every rule that claims it; MNPO reduces to Hedge when players coincide."""
 
 import numpy as np
@@ -27,7 +27,7 @@ def _norm(x):
     return log_softmax(x)
 
 
-# Independent numpy versions of DESIGN.md's lines (ℓ = log π, g = Pπ), written from the formulas, not the code.
+# Independent numpy versions of the update lines of docs/design.md §2 (ℓ = log π, g = Pπ), written from the formulas, not the code.
 def np_mwu(l, P, lr, eta, beta, mem):
     return _norm(l + eta * P @ np.exp(l)), mem
 
