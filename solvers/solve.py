@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from .core import SolverState
-from .feedback import ExactFeedback, SampledFeedback, parse_feedback_spec
+from .feedback import make_feedback, parse_feedback_spec
 from .registry import SOLVERS, make_solver
+from .schedules import scheduled
 
 #: games with fewer entries than this run single-threaded by default (see ``solve(threads=...)``).
 SMALL_PROBLEM = 1 << 22
@@ -47,8 +48,10 @@ class SolveResult:
             ``avg_multiplayer_duality_gap`` (the symmetric metrics then use the players' mean policy).
         trace: name -> list, recorded at iterations 0, every, 2·every, …, and the last (``every`` raised by
             :func:`record_every` to keep at most :data:`MAX_TRACE_POINTS` + 2 records): ``iteration``, ``queries``
-            and every metric in ``final``.
+            (cumulative judge queries), ``samples`` (cumulative generated opponent samples) and every metric in
+            ``final``.
         queries: preference queries used (exact: win-rate vectors per game; sampled: comparisons per game).
+        samples: opponent samples generated per game (0 for exact feedback).
         solver: registry name.
         hparams: the resolved hyper-parameters (``eta``, ``beta``, …) plus ``iters``, ``feedback``, ``init``,
             ``policy``, ``seed``.
@@ -66,6 +69,7 @@ class SolveResult:
     solver: str
     hparams: dict
     pi_star_beta: np.ndarray = field(repr=False, default=None)
+    samples: int = 0
     nash_unique: bool | np.ndarray = True
 
     def to_json(self) -> dict:
@@ -80,7 +84,7 @@ class SolveResult:
             if isinstance(x, (np.floating, np.integer)):
                 return x.item()
             return x
-        return conv({"solver": self.solver, "hparams": self.hparams, "queries": self.queries,
+        return conv({"solver": self.solver, "hparams": self.hparams, "queries": self.queries, "samples": self.samples,
                      "policy": self.policy, "final": self.final, "trace": self.trace, "nash_unique": self.nash_unique})
 
 
@@ -197,7 +201,8 @@ def _host(v: torch.Tensor):
 def solve(game, solver: str, eta: float | None = None, beta: float | None = None, iters: int = 1000,
           every: int = 10, feedback: str = "exact", seed: int = 0, init: str = "ref", policy: str = "tabular",
           num_players: int | None = None, device: str = "cpu", progress: bool = False, dtype=torch.float64,
-          mlp_options: dict | None = None, threads: int | None = None, **options) -> SolveResult:
+          mlp_options: dict | None = None, threads: int | None = None, schedule: str = "constant",
+          **options) -> SolveResult:
     """Run ``solver`` on ``game`` for ``iters`` steps and record metrics.
 
     Args:
@@ -209,7 +214,8 @@ def solve(game, solver: str, eta: float | None = None, beta: float | None = None
         iters: number of steps ``0 ≤ T ≤`` :data:`MAX_ITERS`.
         every: record metrics every ``every ≥ 1`` steps (and at 0 and T); raised to a multiple of itself when the trace
             would exceed :data:`MAX_TRACE_POINTS` records (see :func:`record_every`).
-        feedback: ``"exact"`` or ``"sampled:M"`` (M comparisons per action per feedback call, oracle seeded by ``seed``).
+        feedback: ``"exact"`` or ``"sampled:M[,labels=hard|soft][,estimator=iid|shared|reuse]"`` (M comparisons per
+            action per feedback call, oracle seeded by ``seed``; see :func:`nashlab.solvers.feedback.parse_feedback`).
         seed: seed of the sampled oracle (and of the MLP's initialisation), ``0 ≤ seed < 2**63``.
         init: ``"ref"`` (π_0 = π_ref), ``"uniform"``, or ``"random:seed=S"`` (n-player: a distinct start per player).
         policy: ``"tabular"`` or ``"mlp"`` (contextual games: a network from features to logits, trained by the rule's
@@ -224,6 +230,7 @@ def solve(game, solver: str, eta: float | None = None, beta: float | None = None
             fewer than :data:`SMALL_PROBLEM` entries (tabular steps on small tensors lose to OpenMP hand-off: on 2 busy
             cores a 2-thread ``log_softmax`` of a [64, 5] tensor took milliseconds instead of microseconds), otherwise
             torch's default.
+        schedule: step-size schedule ``η_t`` (:data:`nashlab.solvers.schedules.SCHEDULES`; ``eta`` is ``η_0``).
         **options: rule-specific options forwarded to :func:`make_solver` (``lam``, ``rho``).
 
     Returns:
@@ -246,7 +253,7 @@ def solve(game, solver: str, eta: float | None = None, beta: float | None = None
     try:
         return _solve(game, solver, eta=eta, beta=beta, iters=iters, every=every, feedback=feedback, seed=seed,
                       init=init, policy=policy, num_players=num_players, device=device, progress=progress, dtype=dtype,
-                      mlp_options=mlp_options, **options)
+                      mlp_options=mlp_options, schedule=schedule, **options)
     finally:
         torch.set_num_threads(before)
 
@@ -254,9 +261,8 @@ def solve(game, solver: str, eta: float | None = None, beta: float | None = None
 def _solve(game, solver: str, eta: float | None = None, beta: float | None = None, iters: int = 1000,
           every: int = 10, feedback: str = "exact", seed: int = 0, init: str = "ref", policy: str = "tabular",
           num_players: int | None = None, device: str = "cpu", progress: bool = False, dtype=torch.float64,
-          mlp_options: dict | None = None, **options) -> SolveResult:
+          mlp_options: dict | None = None, schedule: str = "constant", **options) -> SolveResult:
     """The body of :func:`solve` (run under its thread setting)."""
-    from nashlab.games import PreferenceOracle
 
     base, features, game_players = _unpack_game(game)
     if solver not in SOLVERS:
@@ -270,7 +276,7 @@ def _solve(game, solver: str, eta: float | None = None, beta: float | None = Non
     seed = validate_seed(seed)
     if policy not in ("tabular", "mlp"):
         raise ValueError(f"policy must be 'tabular' or 'mlp'; got {policy!r}")
-    fb_kind, num_comparisons = parse_feedback_spec(feedback)
+    parse_feedback_spec(feedback)  # refuse a bad spec before any work
     try:
         dev = torch.device(device)
     except RuntimeError:
@@ -288,7 +294,7 @@ def _solve(game, solver: str, eta: float | None = None, beta: float | None = Non
     elif num_players is not None or game_players is not None:
         raise ValueError(f"solver {solver!r} is two-player; --players/num_players applies to mnpo and td-mnpo only")
     try:
-        rule = make_solver(solver, eta=eta, beta=beta, **kwargs)
+        rule = scheduled(solver, schedule, make_solver, eta, beta, **kwargs)
     except ValueError as exc:
         if beta_from_game and beta == 0 and str(exc).startswith("beta"):
             raise ValueError(f"{exc} (β came from the game, whose β is 0: pass beta, e.g. --beta 0.1)") from None
@@ -310,10 +316,7 @@ def _solve(game, solver: str, eta: float | None = None, beta: float | None = Non
     shape = tuple(base.P.shape[:-2]) + ((rule.hparams["num_players"],) if multiplayer else ()) + (n,)
     log_pi0 = initial_log_policy(init, shape, dtype, dev)
 
-    if fb_kind == "exact":
-        fb = ExactFeedback(P)
-    else:
-        fb = SampledFeedback(PreferenceOracle(P, seed=seed, device=dev), num_comparisons)
+    fb = make_feedback(feedback, P, seed=seed, device=dev)
 
     if policy == "mlp":
         from .policies import MLPDriver
@@ -334,7 +337,7 @@ def _solve(game, solver: str, eta: float | None = None, beta: float | None = Non
         def step(s: SolverState) -> SolverState:
             return rule.step(s, fb)
 
-    trace: dict[str, list] = {"iteration": [], "queries": []}
+    trace: dict[str, list] = {"iteration": [], "queries": [], "samples": []}
 
     def record(s: SolverState) -> dict:
         m = _metrics(P, s.log_pi, log_pi_ref, pi_star, beta, multiplayer, unique=unique)
@@ -342,6 +345,7 @@ def _solve(game, solver: str, eta: float | None = None, beta: float | None = Non
         m = {k: _host(v) for k, v in m.items()}
         trace["iteration"].append(s.t)
         trace["queries"].append(fb.queries)
+        trace["samples"].append(fb.samples)
         for k, v in m.items():
             trace.setdefault(k, []).append(v)
         return m
@@ -361,10 +365,10 @@ def _solve(game, solver: str, eta: float | None = None, beta: float | None = Non
             bar.close()
 
     hparams = dict(rule.hparams)
-    hparams.update(iters=iters, feedback=feedback, init=init, policy=policy, seed=seed)
+    hparams.update(iters=iters, feedback=feedback, init=init, policy=policy, seed=seed, schedule=schedule)
     return SolveResult(
         policy=state.log_pi.exp().detach().cpu().numpy(),
         policy_avg=state.log_pi_avg.exp().detach().cpu().numpy(),
-        final=final, trace=trace, queries=int(fb.queries), solver=solver, hparams=hparams, pi_star_beta=pi_star_np,
+        final=final, trace=trace, queries=int(fb.queries), samples=int(fb.samples), solver=solver, hparams=hparams, pi_star_beta=pi_star_np,
         nash_unique=bool(nash_unique) if nash_unique.ndim == 0 else nash_unique,
     )

@@ -35,7 +35,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ref", default=None, help="reference policy: uniform, random:seed=S[,scale=σ], or a path")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the sampled oracle and the MLP, 0 ≤ S < 2**63 (default 0)")
-    p.add_argument("--feedback", default="exact", help="exact or sampled:M (M comparisons per action per call)")
+    p.add_argument("--feedback", default="exact",
+                   help="exact or sampled:M[,labels=hard|soft][,estimator=iid|shared|reuse] (M comparisons per action "
+                        "per call; labels: the judge's verdict or its probability; estimator: each action's own "
+                        "opponents, one shared set, or the previous call's set importance-weighted)")
+    p.add_argument("--schedule", default="constant",
+                   help="step size η_t: constant, inverse-t (η/(1+βηt)), inverse-sqrt-t (η/√(1+t)) or theory (the "
+                        "rule's prescription under noise); --eta is η_0")
     p.add_argument("--policy", default="tabular", choices=["tabular", "mlp"], help="policy class")
     p.add_argument("--players", type=int, default=None, help="number of players N (mnpo; td-mnpo history N−1)")
     p.add_argument("--init", default="ref", help="starting policy: ref, uniform or random:seed=S")
@@ -118,7 +124,8 @@ def run(args) -> int:
         game = ContextualGame(base, game.features) if isinstance(game, ContextualGame) else base
     res = solve(game, args.solver, eta=args.eta, beta=args.beta, iters=args.iters, every=args.every,
                 feedback=args.feedback, seed=seed, init=args.init, policy=args.policy,
-                num_players=args.players, device=args.device, threads=args.threads, progress=True)
+                num_players=args.players, device=args.device, threads=args.threads, progress=True,
+                schedule=args.schedule)
     if not np.all(res.nash_unique):
         unique = np.asarray(res.nash_unique)
         which = "" if unique.ndim == 0 else f" in {int((~unique).sum())} of {unique.size} games"
@@ -133,4 +140,5 @@ def run(args) -> int:
         for k, v in res.final.items():
             print(f"  {k:28s} {_summary(v, 'context' if isinstance(game, ContextualGame) else 'game')}")
         print(f"  queries                      {res.queries}")
+        print(f"  samples                      {res.samples}")
     return 0
