@@ -11,6 +11,12 @@ Two paths:
 Sampling with temperature ``τ`` and nucleus ``p``: ``z ← logits/τ``; keep the smallest set of tokens whose
 probabilities sum to ≥ ``p`` (the most probable first); renormalise; sample. ``τ = 0`` is greedy.
 
+All prompts × samples of a call decode as one batch (left-padded; each distinct prompt is prefilled once and its KV
+cache repeated to its ``K`` rows). Every row still draws from its own stream: row ``k`` of prompt ``c`` samples by
+Gumbel-max, ``y = argmax_v (z_v + G_v)`` with ``G_v = −log(−log U_v)`` and ``U`` from a generator seeded by
+``(seeds[c], k)``, which is an exact draw from ``softmax(z)``. So a response depends only on its prompt's seed and
+its index — not on which other prompts share the batch, or on the process (one process == two under DDP).
+
 Returned responses are token lists cut after the first EOS (EOS kept, so its probability is part of
 ``log π(y|x)``); a response that hit ``max_new_tokens`` has no EOS.
 """
@@ -55,9 +61,45 @@ def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     return torch.full_like(logits, float("-inf")).scatter(-1, idx, sorted_logits)
 
 
+def row_seeds(seeds: Sequence[int], num_samples: int) -> list[int]:
+    """The seed of row ``k`` of prompt ``c``: ``SeedSequence([seeds[c] (64 bits), k])``, in ``[C·K]`` row order."""
+    import numpy as np
+
+    out = []
+    for s in seeds:
+        s = int(s)
+        states = np.random.SeedSequence([s & 0xFFFFFFFF, (s >> 32) & 0xFFFFFFFF, 0]).spawn(num_samples)
+        out += [int(st.generate_state(1, np.uint64)[0] >> 1) for st in states]
+    return out
+
+
+class RowSampler:
+    """Samples one token per row by Gumbel-max from per-row generators (see the module docstring).
+
+    ``torch.multinomial`` on the batch would make a row's draw depend on the rows before it; one generator per row
+    keeps every response addressable by ``(prompt seed, k)``.
+    """
+
+    def __init__(self, seeds: Sequence[int], temperature: float, top_p: float, device) -> None:
+        self.temperature, self.top_p = temperature, top_p
+        gdev = device if torch.device(device).type == "cuda" else "cpu"
+        self.gens = [torch.Generator(device=gdev).manual_seed(int(s)) for s in seeds]
+        self.gdev, self.device = gdev, device
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        """``[B]`` tokens from ``[B, V]`` logits."""
+        if self.temperature == 0:
+            return logits.argmax(-1)
+        z = top_p_filter(logits.float() / self.temperature, self.top_p)
+        V = z.shape[-1]
+        u = torch.stack([torch.rand(V, generator=g, device=self.gdev) for g in self.gens]).to(z.device)
+        gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(u.dtype).tiny)))
+        return (z + gumbel).argmax(-1)
+
+
 def sample_responses(policy, prompt_ids: Sequence[Sequence[int]], num_samples: int, *, max_new_tokens: int = 8,
-                     temperature: float = 1.0, top_p: float = 1.0, seed: int = 0, model=None, path: str = "auto",
-                     batch_size: int = 256) -> list[list[list[int]]]:
+                     temperature: float = 1.0, top_p: float = 1.0, seed: int | Sequence[int] = 0, model=None,
+                     path: str = "auto", batch_size: int = 1024) -> list[list[list[int]]]:
     """``K = num_samples`` responses per prompt from ``model`` (default ``policy.model``).
 
     Args:
@@ -65,9 +107,11 @@ def sample_responses(policy, prompt_ids: Sequence[Sequence[int]], num_samples: i
         prompt_ids: ``C`` token lists.
         num_samples: ``K ≥ 1``.
         max_new_tokens, temperature, top_p: decoding settings (``temperature = 0``: greedy).
-        seed: all randomness of this call comes from it (the global torch RNG is left untouched).
-        path: ``"plain"``, ``"fast"`` or ``"auto"`` (fast on CUDA, plain otherwise).
-        batch_size: sequences decoded together.
+        seed: one seed per prompt (a sequence of ``C``), or one int for all (prompt ``c`` then gets ``seed + c``).
+            The global torch RNG is left untouched.
+        path: ``"fast"`` (:func:`decode_loop`, batched over all prompts), ``"plain"`` (``model.generate`` per
+            prompt, the reference path) or ``"auto"`` (fast).
+        batch_size: rows decoded together (whole prompts' ``K`` rows at a time).
 
     Returns:
         ``[C][K]`` token lists.
@@ -80,25 +124,31 @@ def sample_responses(policy, prompt_ids: Sequence[Sequence[int]], num_samples: i
         raise ValueError(f"top_p must lie in (0, 1]; got {top_p!r}")
     if path not in ("auto", "plain", "fast"):
         raise ValueError(f"path must be 'auto', 'plain' or 'fast'; got {path!r}")
+    seeds = [int(seed) + c for c in range(len(prompt_ids))] if isinstance(seed, int) else [int(s) for s in seed]
+    if len(seeds) != len(prompt_ids):
+        raise ValueError(f"seed must be one int or one seed per prompt; got {len(seeds)} for {len(prompt_ids)}")
     model = policy.model if model is None else model
     device = next(model.parameters()).device
-    if path == "auto":
-        path = "fast" if device.type == "cuda" else "plain"
-    flat = [list(p) for p in prompt_ids for _ in range(num_samples)]
-    out: list[list[int]] = []
+    out: list[list[list[int]]] = []
     was_training = model.training
     model.eval()
     devices = [device] if device.type == "cuda" else []
-    with torch.no_grad(), torch.random.fork_rng(devices=devices):
-        torch.manual_seed(int(seed))
-        for s in range(0, len(flat), batch_size):
-            chunk = flat[s:s + batch_size]
-            if path == "plain":
-                out += _generate_plain(policy, model, chunk, max_new_tokens, temperature, top_p, device)
-            else:
-                out += decode_loop(policy, model, chunk, max_new_tokens, temperature, top_p, device)
+    with torch.no_grad():
+        if path == "plain":
+            with torch.random.fork_rng(devices=devices):
+                for p, s in zip(prompt_ids, seeds):
+                    torch.manual_seed(s)
+                    out.append(_generate_plain(policy, model, [list(p)] * num_samples, max_new_tokens, temperature,
+                                               top_p, device))
+        else:
+            per = max(1, batch_size // num_samples)
+            for c0 in range(0, len(prompt_ids), per):
+                chunk = [list(p) for p in prompt_ids[c0:c0 + per]]
+                rows = decode_loop(policy, model, chunk, max_new_tokens, temperature, top_p, device,
+                                   repeats=num_samples, seeds=row_seeds(seeds[c0:c0 + per], num_samples))
+                out += [rows[c * num_samples:(c + 1) * num_samples] for c in range(len(chunk))]
     model.train(was_training)
-    return [out[c * num_samples:(c + 1) * num_samples] for c in range(len(prompt_ids))]
+    return out
 
 
 def _generate_plain(policy, model, prompts, max_new_tokens, temperature, top_p, device):
@@ -116,45 +166,58 @@ def _generate_plain(policy, model, prompts, max_new_tokens, temperature, top_p, 
 _COMPILED: dict = {}
 
 
-def decode_loop(policy, model, prompts, max_new_tokens, temperature, top_p, device):
+def decode_loop(policy, model, prompts, max_new_tokens, temperature, top_p, device, *, repeats: int = 1,
+                seeds: Sequence[int] | None = None):
     """Hand-written decoding: one prefill, then one token per step from the KV cache.
 
-    On CUDA the cache is ``transformers.StaticCache`` (fixed shapes) and the decode step is compiled with
-    ``mode="reduce-overhead"`` (CUDA graphs); on CPU it is a ``DynamicCache`` and eager. Finished rows keep
-    decoding (fixed shapes) and are cut at their EOS afterwards.
+    ``prompts`` are prefilled once each and their cache repeated to ``repeats`` rows per prompt (rows in order
+    ``[p0]·repeats, [p1]·repeats, …``); ``seeds`` (one per row) give every row its own stream (:class:`RowSampler`),
+    else the global torch RNG samples the batch. On CUDA the cache is ``transformers.StaticCache`` (fixed shapes) and
+    the decode step is compiled with ``mode="reduce-overhead"`` (CUDA graphs); on CPU it is a ``DynamicCache``, eager,
+    and decoding stops once every row has emitted EOS. Finished rows are cut at their EOS afterwards.
     """
     from transformers import DynamicCache, StaticCache
 
+    if repeats == 1 and len(prompts) > 1 and all(p == prompts[0] for p in prompts):
+        prompts, repeats = prompts[:1], len(prompts)  # one prompt repeated: prefill it once
     ids, att = _left_pad(prompts, policy.pad_token_id, device)
-    B, T0 = ids.shape
+    C, T0 = ids.shape
+    B = C * repeats
     cuda = device.type == "cuda"
     pos = (att.cumsum(-1) - 1).clamp_min(0)
+    if repeats > 1:
+        att, pos = att.repeat_interleave(repeats, 0), pos.repeat_interleave(repeats, 0)
     full_att = torch.cat([att, torch.ones((B, max_new_tokens), dtype=att.dtype, device=device)], 1)
     if cuda:
         cache = StaticCache(config=model.config, max_cache_len=T0 + max_new_tokens)
-        out = model(input_ids=ids, attention_mask=att, position_ids=pos, use_cache=True,
+        rep = lambda x: x.repeat_interleave(repeats, 0)  # noqa: E731 - a static cache is sized by its first use
+        out = model(input_ids=rep(ids), attention_mask=att, position_ids=pos, use_cache=True,
                     cache_position=torch.arange(T0, device=device), logits_to_keep=1, **{_cache_kw(model): cache})
         logits = out.logits[:, -1]
-    elif all(p == prompts[0] for p in prompts):
-        # one prompt repeated K times (the trainer's case): prefill once, then copy its KV cache to the batch
-        cache = DynamicCache()
-        out = model(input_ids=ids[:1], attention_mask=att[:1], position_ids=pos[:1], use_cache=True,
-                    logits_to_keep=1, **{_cache_kw(model): cache})
-        cache.batch_repeat_interleave(B)
-        logits = out.logits[:, -1].expand(B, -1)
     else:
         cache = DynamicCache()
-        out = model(input_ids=ids, attention_mask=att, position_ids=pos, use_cache=True,
+        out = model(input_ids=ids, attention_mask=att[::repeats], position_ids=pos[::repeats], use_cache=True,
                     cache_position=torch.arange(T0, device=device), logits_to_keep=1, **{_cache_kw(model): cache})
-        logits = out.logits[:, -1]
+        if repeats > 1:
+            cache.batch_repeat_interleave(repeats)
+        logits = out.logits[:, -1].repeat_interleave(repeats, 0)
+    sample = RowSampler(seeds, temperature, top_p, device) if seeds is not None else \
+        (lambda z: _sample(z, temperature, top_p))
+    if seeds is not None and len(seeds) != B:
+        raise ValueError(f"seeds: one per row needed ({B}); got {len(seeds)}")
     step = _decode_step(model) if cuda else _eager_step(model)
     next_pos = pos[:, -1:] + 1
     tokens = []
+    done = torch.zeros(B, dtype=torch.bool, device=device)
     for k in range(max_new_tokens):
-        tok = _sample(logits, temperature, top_p)  # [B]
+        tok = sample(logits)  # [B]
         tokens.append(tok)
         if k == max_new_tokens - 1:
             break
+        if not cuda:  # a host sync per token is free on CPU; on CUDA it would stall the graph replays
+            done |= tok == policy.eos_token_id
+            if bool(done.all()):
+                break
         cp = torch.tensor([T0 + k], device=device)
         # static cache: the mask keeps its full fixed shape (future slots are hidden by the causal mask)
         step_att = full_att if cuda else full_att[:, :T0 + k + 1]
@@ -196,23 +259,26 @@ def _sample(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Ten
 
 
 def sample_mixture(policy, prompt_ids, num_samples: int, model, ref_model, alpha: float, *, max_new_tokens: int = 8,
-                   temperature: float = 1.0, top_p: float = 1.0, seed: int = 0) -> list[list[list[int]]]:
+                   temperature: float = 1.0, top_p: float = 1.0,
+                   seed: int | Sequence[int] = 0) -> list[list[list[int]]]:
     """Samples from the token-level geometric mixture ``softmax((1−α) z_θ + α z_ref)`` of two models' next-token
     logits (Nash-MD-PG's and TRL's realisation of ``π^μ ∝ π_θ^{1−α} π_ref^{α}``; exact for one-token responses).
+
+    ``seed``: one per prompt (or one int: prompt ``c`` gets ``seed + c``); rows draw as in :func:`sample_responses`.
 
     Returns:
         ``[C][K]`` token lists (cut after EOS).
     """
     from transformers import DynamicCache
 
+    seeds = [int(seed) + c for c in range(len(prompt_ids))] if isinstance(seed, int) else [int(s) for s in seed]
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must lie in [0, 1]; got {alpha!r}")
     device = next(model.parameters()).device
     flat = [list(p) for p in prompt_ids for _ in range(num_samples)]
     kw_m, kw_r = _cache_kw(model), _cache_kw(ref_model)
-    devices = [device] if device.type == "cuda" else []
-    with torch.no_grad(), torch.random.fork_rng(devices=devices):
-        torch.manual_seed(int(seed))
+    sample = RowSampler(row_seeds(seeds, num_samples), temperature, top_p, device)
+    with torch.no_grad():
         ids, att = _left_pad(flat, policy.pad_token_id, device)
         B, T0 = ids.shape
         pos = (att.cumsum(-1) - 1).clamp_min(0)
@@ -223,7 +289,7 @@ def sample_mixture(policy, prompt_ids, num_samples: int, model, ref_model, alpha
         next_pos = pos[:, -1:] + 1
         for k in range(max_new_tokens):
             logits = (1 - alpha) * z[0].float() + alpha * z[1].float()
-            tok = _sample(logits, temperature, top_p)
+            tok = sample(logits)
             tokens.append(tok)
             if k == max_new_tokens - 1:
                 break

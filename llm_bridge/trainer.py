@@ -12,11 +12,17 @@ One iteration ``t`` (numbered steps match the code):
    Extragradient rules (``egpo``, ``nash-mp``) then sample ``M`` opponents ``y'' ~ π_½`` per prompt, restore
    parameters and optimizer state to ``θ_t``, re-estimate ``ĝ(y_i) = (1/M) Σ_m o(y_i ≻ y''_m)`` and optimise again
    (see :mod:`nashlab.llm_bridge.losses`); ``nash-md`` takes its opponents from the token-level mixture.
-5. Metrics (main process): exact action distribution of the language game → ``duality_gap``, ``reg_duality_gap``,
+5. Metrics (main process), every ``eval_every`` iterations (and the last): exact action distribution of the language game → ``duality_gap``, ``reg_duality_gap``,
    ``kl_to_nash``, and the same of the suffix-average policy (``avg_*``, :meth:`OnlineTrainer._suffix_average`); ``win_rate_vs_ref = mean_c πᵀP⁺π_ref``; ``kl_to_ref`` (sequence level: the Monte-Carlo estimate
    ``mean log π_{t+1}(y)/π_ref(y)`` over ``kl_samples`` fresh samples ``y ~ π_{t+1}`` per prompt, so every metric of
-   a row is of the same policy) and ``action_kl_to_ref``; loss; tokens/s. Written to
+   a row is of the same policy) and ``action_kl_to_ref``; every row: loss, tokens/s, and the wall time of the
+   iteration split into generation, scoring (anchor log-probs), judging, optimisation and evaluation
+   (``seconds_<phase>``; ``seconds_per_iteration`` is the iteration without evaluation). Written to
    ``metrics.csv`` and TensorBoard (``tb/``).
+
+Batching: each sampling step is one generation call for all of a process's prompts × samples, and each anchor
+model scores all responses of the iteration in padded forwards chunked by :data:`SCORE_TOKEN_BUDGET` token
+positions (the shared-prompt path only where :func:`share_prompt_wins`).
 6. Checkpoint (``checkpoint/``): safetensors weights (policy, reference, histories), optimizer state, ``state.json``
    (iteration, metrics so far, config), RNG states (torch, numpy, python) in JSON: no pickle
    (:mod:`nashlab.llm_bridge.checkpoint`). Resuming gives the same numbers as an
@@ -94,9 +100,11 @@ class TrainConfig:
             ``pair_temperature`` / ``pair_top_p``).
         normalize_logprobs: length-normalised log-probs (SimPO/MNPO convention) instead of sums.
         generation_path: ``"auto"``, ``"plain"`` or ``"fast"``.
-        share_prompt: run each prompt once for its K responses
-            (:func:`~nashlab.llm_bridge.policy.shared_prompt_logprobs`; single process only — under DDP the padded
-            batch is used, as DDP expects one forward per backward).
+        share_prompt: ``"auto"`` (default), ``true`` or ``false``: score a prompt's K responses by running the prompt
+            once and repeating its KV cache (:func:`~nashlab.llm_bridge.policy.shared_prompt_logprobs`, one forward
+            per prompt) instead of one padded batch of all prompts' responses (chunked by
+            :data:`SCORE_TOKEN_BUDGET` tokens). ``"auto"`` shares only where it wins, by :func:`share_prompt_wins`.
+            Single process only — under DDP the padded batch is used, as DDP expects one forward per backward.
         bf16: ``"auto"`` (on CUDA), ``"yes"``, ``"no"``.
         compile: score and train through ``torch.compile`` (inductor, dynamic shapes): the fit's forward and backward
             and the π_t / π_ref anchor forwards. A GPU throughput option (``scripts/bench_llm.py`` times it); the
@@ -105,6 +113,9 @@ class TrainConfig:
             stream: they never change the training draws); ``None``: ``samples_per_prompt``; 0: not estimated (NaN).
         seed: all randomness derives from it.
         checkpoint_every: iterations between checkpoints (0: only at the end).
+        eval_every: iterations between evaluations (exact action distribution, its metrics, ``kl_to_ref``); iteration
+            0 and the last are always evaluated, other rows hold NaN there. ``None``: ``checkpoint_every``. With
+            ``feedback = "exact"`` every iteration is evaluated (the exact distribution is the feedback).
     """
 
     solver: str = "inpo"
@@ -134,12 +145,13 @@ class TrainConfig:
     loss_form: str = "pairwise"
     normalize_logprobs: bool = False
     generation_path: str = "auto"
-    share_prompt: bool = True
+    share_prompt: bool | str = "auto"
     bf16: str = "auto"
     compile: bool = False
     kl_samples: int | None = None
     seed: int = 0
     checkpoint_every: int = 1
+    eval_every: int | None = None
 
     def __post_init__(self) -> None:
         def pos_int(name, lo=1, hi=2**20):  # bounds far beyond any run: a typo (1e12) is refused, not run
@@ -154,7 +166,11 @@ class TrainConfig:
         pos_int("seed", 0, 2**63 - 1)
         if self.kl_samples is not None:
             pos_int("kl_samples", 0, 2**16)
-        for name in ("reset_optimizer", "normalize_logprobs", "share_prompt", "compile"):
+        if self.eval_every is not None:
+            pos_int("eval_every", 0)
+        if not (isinstance(self.share_prompt, bool) or self.share_prompt == "auto"):
+            raise ValueError(f"share_prompt must be 'auto', true or false; got {self.share_prompt!r}")
+        for name in ("reset_optimizer", "normalize_logprobs", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false; got {getattr(self, name)!r}")
         def number(name, lo=None, hi=None, strict=False, optional=False):
@@ -226,6 +242,69 @@ class TrainConfig:
 RUN_OUTPUTS = ("checkpoint", "checkpoint.tmp", "checkpoint.old", "metrics.csv", "tb")
 
 KL_SAMPLE_PHASE = 900  # seed stream of the kl_to_ref samples (training draws use phases < 100)
+#: Token positions (rows × padded length) per no-grad scoring forward: bounds the activations of one chunk.
+SCORE_TOKEN_BUDGET = 32768
+#: Phases whose wall time each row reports (``seconds_<phase>``); ``seconds_per_iteration`` is their sum less evaluation.
+PHASES_TIMED = ("generation", "scoring", "judging", "optimisation", "evaluation")
+
+
+def share_prompt_wins(prompt_lengths: Sequence[int], samples: int, response_length: int) -> bool:
+    """The rule ``share_prompt = "auto"`` applies: share a prompt's forward when that at least halves the token
+    positions scored, ``Σ_c (P_c + K·L) ≤ ½ · C·K·(P_max + L)``.
+
+    The shared path runs one forward per prompt (plus one for its responses) against one padded forward for all of
+    them; measured on CPU (``scripts/bench_llm.py``), the per-forward overhead outweighs the saved positions unless
+    they are most of the work: prompts of 3 tokens with 3-token responses (K = 2 or 8) are 2–6× faster padded,
+    while long chat prompts with many samples score fewer positions shared.
+    """
+    C = len(prompt_lengths)
+    shared = sum(prompt_lengths) + C * samples * response_length
+    padded = C * samples * (max(prompt_lengths) + response_length)
+    return C > 0 and shared <= padded / 2
+
+
+class PhaseClock:
+    """Exclusive wall time per phase: a phase entered inside another pauses the outer one's clock (opponent sampling
+    inside judging counts as generation). CUDA work is synchronised at every switch so time lands in its phase."""
+
+    def __init__(self, cuda: bool = False) -> None:
+        self.cuda = cuda
+        self.seconds = {k: 0.0 for k in PHASES_TIMED}
+        self._stack: list[list] = []
+
+    def reset(self) -> None:
+        self.seconds = {k: 0.0 for k in PHASES_TIMED}
+
+    def _now(self) -> float:
+        if self.cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    @property
+    def in_evaluation(self) -> bool:
+        return bool(self._stack) and self._stack[0][0] == "evaluation"
+
+    def __call__(self, name: str):
+        clock = self
+        if self.in_evaluation:  # sampling and scoring done for a metric are evaluation time
+            return _nullcontext()
+
+        class _Phase:
+            def __enter__(self):
+                now = clock._now()
+                if clock._stack:
+                    outer = clock._stack[-1]
+                    clock.seconds[outer[0]] += now - outer[1]
+                clock._stack.append([name, now])
+
+            def __exit__(self, *exc):
+                now = clock._now()
+                _, start = clock._stack.pop()
+                clock.seconds[name] += now - start
+                if clock._stack:
+                    clock._stack[-1][1] = now
+                return False
+        return _Phase()
 COMPILE_BACKEND = "inductor"  # the CPU tests swap in "aot_eager": same capture and autograd, no kernel codegen
 
 
@@ -318,6 +397,7 @@ class OnlineTrainer:
         self.history: list[dict] = []
         self._ref_pi = None
         self._half_pi = None
+        self.clock = PhaseClock(cuda=accelerator.device.type == "cuda")
         if config.feedback == "exact":
             from .judges import KnownNashJudge
 
@@ -365,6 +445,10 @@ class OnlineTrainer:
     def _anchor_logprobs(self, rollouts: list[_Rollout]) -> None:
         """Fill ``rollout.anchors[key]`` (``[K]``) for every key the loss reads, under the current (π_t) model."""
         needed = set(self.loss.anchors) | {"t", "ref"}  # t and ref also feed the KL metric
+        with self.clock("scoring"):
+            self._anchor_logprobs_timed(rollouts, needed)
+
+    def _anchor_logprobs_timed(self, rollouts: list[_Rollout], needed: set) -> None:
         out = {"t": self._logprobs(self._fit_model if self.config.compile else self.unwrapped, rollouts),
                "ref": self._logprobs(self._ref_scorer, rollouts)}
         if needed & {"hist", "opp"}:
@@ -385,44 +469,72 @@ class OnlineTrainer:
             r.anchors = {key: v[k0:k0 + K] for key, v in out.items()}
             k0 += K
 
+    def _share_prompt(self, rollouts: list[_Rollout]) -> bool:
+        c = self.config
+        if self.world > 1 or c.share_prompt is False:
+            return False
+        if c.share_prompt is True:
+            return True
+        K = max(len(r.responses) for r in rollouts)
+        L = max(len(y) for r in rollouts for y in r.responses)
+        return share_prompt_wins([len(self.prompt_ids[r.context]) for r in rollouts], K, L)
+
     def _logprobs(self, model, rollouts: list[_Rollout], grad: bool = False, normalize: bool | None = None
                   ) -> torch.Tensor:
         """``[Σ K]`` sequence log-probs of the rollouts' responses (in order) under ``model`` (length-normalised as
-        the config says, unless ``normalize`` is given)."""
+        the config says, unless ``normalize`` is given): one padded batch over all prompts (without gradients in
+        chunks of :data:`SCORE_TOKEN_BUDGET` token positions), or one shared-prompt forward per prompt
+        (:attr:`TrainConfig.share_prompt`)."""
         norm = self.config.normalize_logprobs if normalize is None else normalize
         ctx = _nullcontext() if grad else torch.no_grad()
         with ctx, self.accelerator.autocast():
-            if self.config.share_prompt and self.world == 1:
+            if self._share_prompt(rollouts):
                 out = torch.cat([shared_prompt_logprobs(model, self.prompt_ids[r.context], r.responses,
                                                         normalize=norm) for r in rollouts])
             else:
                 prompts = [self.prompt_ids[r.context] for r in rollouts for _ in r.responses]
                 resps = [resp for r in rollouts for resp in r.responses]
-                batch = collate(prompts, resps, self.policy.pad_token_id, "left").to(self.accelerator.device)
-                out = sequence_logprobs(model, batch, normalize=norm)
+                lengths = [len(p) + len(y) for p, y in zip(prompts, resps)]
+                chunks, start = [], 0
+                while start < len(resps):  # greedy: rows while rows × padded length stays in the budget
+                    end, longest = start + 1, lengths[start]
+                    while end < len(resps) and (grad or max(longest, lengths[end]) * (end + 1 - start)
+                                                <= SCORE_TOKEN_BUDGET):
+                        longest = max(longest, lengths[end])
+                        end += 1
+                    chunks.append((start, end))
+                    start = end
+                outs = []
+                for a, b in chunks:
+                    batch = collate(prompts[a:b], resps[a:b], self.policy.pad_token_id, "left")
+                    outs.append(sequence_logprobs(model, batch.to(self.accelerator.device), normalize=norm))
+                out = torch.cat(outs)
         return out if grad else out.detach()
 
     def _sample(self, model, contexts: Sequence[int], num: int, phase: int, mixture_with=None,
                 temperature: float | None = None, top_p: float | None = None) -> list[list]:
+        """``num`` responses per context in one batched call; row ``k`` of context ``x`` is drawn from the seed
+        ``(seed, iteration, x, phase)`` and ``k`` alone (:mod:`~nashlab.llm_bridge.generation`)."""
         c = self.config
         temperature = c.temperature if temperature is None else temperature
         top_p = c.top_p if top_p is None else top_p
-        out = []
-        t0 = time.perf_counter()
-        for ctx in contexts:
-            seed = derive_seed(c.seed, self.iteration, ctx, phase)
+        if not contexts:
+            return []
+        seeds = [derive_seed(c.seed, self.iteration, ctx, phase) for ctx in contexts]
+        prompts = [self.prompt_ids[ctx] for ctx in contexts]
+        with self.clock("generation"):
             if mixture_with is None:
-                out.append(sample_responses(self.policy, [self.prompt_ids[ctx]], num, max_new_tokens=c.max_new_tokens,
-                                            temperature=temperature, top_p=top_p, seed=seed, model=model,
-                                            path=c.generation_path)[0])
+                out = sample_responses(self.policy, prompts, num, max_new_tokens=c.max_new_tokens,
+                                       temperature=temperature, top_p=top_p, seed=seeds, model=model,
+                                       path=c.generation_path)
             else:
                 from .generation import sample_mixture
 
-                out.append(sample_mixture(self.policy, [self.prompt_ids[ctx]], num, model, mixture_with[0],
-                                          mixture_with[1], max_new_tokens=c.max_new_tokens,
-                                          temperature=temperature, top_p=top_p, seed=seed)[0])
-        self._gen_seconds = getattr(self, "_gen_seconds", 0.0) + time.perf_counter() - t0
-        self._gen_tokens = getattr(self, "_gen_tokens", 0) + sum(len(r) for s in out for r in s)
+                out = sample_mixture(self.policy, prompts, num, model, mixture_with[0], mixture_with[1],
+                                     max_new_tokens=c.max_new_tokens, temperature=temperature, top_p=top_p,
+                                     seed=seeds)
+        if not self.clock.in_evaluation:
+            self._gen_tokens = getattr(self, "_gen_tokens", 0) + sum(len(r) for s in out for r in s)
         return out
 
     def _judge_pairs(self, r: _Rollout, phase: int) -> torch.Tensor:
@@ -430,9 +542,10 @@ class OnlineTrainer:
         K = len(r.texts)
         iu = torch.triu_indices(K, K, 1)
         prompt = self.game.prompts[r.context]
-        o = self.judge.compare([r.context] * iu.shape[1], [prompt] * iu.shape[1], [r.texts[i] for i in iu[0]],
-                               [r.texts[j] for j in iu[1]],
-                               seed=derive_seed(self.config.seed, self.iteration, r.context, 100 + phase))
+        with self.clock("judging"):
+            o = self.judge.compare([r.context] * iu.shape[1], [prompt] * iu.shape[1], [r.texts[i] for i in iu[0]],
+                                   [r.texts[j] for j in iu[1]],
+                                   seed=derive_seed(self.config.seed, self.iteration, r.context, 100 + phase))
         W = torch.zeros(K, K, dtype=torch.float64)
         W[iu[0], iu[1]] = o.double()
         W[iu[1], iu[0]] = 1.0 - o.double()
@@ -443,8 +556,9 @@ class OnlineTrainer:
         K, M = len(r.texts), len(opp_texts)
         ys = [r.texts[i] for i in range(K) for _ in range(M)]
         yo = [opp_texts[m] for _ in range(K) for m in range(M)]
-        o = self.judge.compare([r.context] * (K * M), [self.game.prompts[r.context]] * (K * M), ys, yo,
-                               seed=derive_seed(self.config.seed, self.iteration, r.context, 200 + phase))
+        with self.clock("judging"):
+            o = self.judge.compare([r.context] * (K * M), [self.game.prompts[r.context]] * (K * M), ys, yo,
+                                   seed=derive_seed(self.config.seed, self.iteration, r.context, 200 + phase))
         return o.double().reshape(K, M).mean(1)
 
     def _share(self, rollouts: dict[int, _Rollout]) -> dict[int, _Rollout]:
@@ -461,19 +575,21 @@ class OnlineTrainer:
             mine.append(r)
         return {r.context: r for r in gather_object(mine)}
 
-    def _win_rates(self, r: _Rollout, opponent: str, phase: int) -> torch.Tensor:
-        """``[K]`` estimates of ``(Pπ_opp)(y_i)`` for the rule's opponent.
+    def _win_rates(self, rollouts: list[_Rollout], opponent: str, phase: int) -> list[torch.Tensor]:
+        """``[K]`` estimates of ``(Pπ_opp)(y_i)`` for the rule's opponent, one per rollout.
 
         ``"t"``: leave-one-out over the K self-play samples (M fresh samples of π_t when the pairs are not
         on-policy); ``"half"``: M samples of the current model (π_½); ``"players"``: mean over π_t and the history
         iterates (M samples each); ``"mixture"``: M samples of the token-level mixture ``(1−ηβ) z_t + ηβ z_ref``.
-        Each draw is seeded by ``(seed, iteration, prompt, phase, opponent)``.
+        Each draw is seeded by ``(seed, iteration, prompt, phase, opponent)``; the opponents of all prompts are
+        sampled in one batched call per opponent model.
         """
         c = self.config
         if c.feedback == "exact":
-            return self._exact_win_rates(r, opponent)
+            with self.clock("judging"):
+                return [self._exact_win_rates(r, opponent) for r in rollouts]
         if opponent == "t" and self.on_policy_pairs:
-            return self._judge_pairs(r, phase)
+            return [self._judge_pairs(r, phase) for r in rollouts]
         if opponent == "t" or opponent == "half":  # π_t before the fit; π_½ after the half step
             models = [self.unwrapped]
         elif opponent == "players":
@@ -484,20 +600,22 @@ class OnlineTrainer:
             raise ValueError(f"unknown opponent kind {opponent!r}")
         g = []
         if opponent == "players":  # π_t first, then the history iterates
-            g.append(self._win_rates(r, "t", phase))
+            g.append(self._win_rates(rollouts, "t", phase))
+        contexts = [r.context for r in rollouts]
         for j, model in enumerate(models):
             if model is None:
                 key = 20 + phase
                 alpha = float(self.hparams["eta"]) * float(self.hparams["beta"])
-                opp = self._sample(self.unwrapped, [r.context], c.opponent_samples, phase=key,
-                                   mixture_with=(self.ref_model, alpha))[0]
+                opp = self._sample(self.unwrapped, contexts, c.opponent_samples, phase=key,
+                                   mixture_with=(self.ref_model, alpha))
             else:
                 key = 10 * (phase + 1) + (30 + j if opponent == "players" else 0)
                 if opponent == "players":  # the scratch model is shared: load history j before sampling
                     model = self._scratch_model(self.history_states[j])
-                opp = self._sample(model, [r.context], c.opponent_samples, phase=key)[0]
-            g.append(self._judge_against(r, [self.policy.decode(o) for o in opp], phase=key))
-        return torch.stack(g).mean(0)
+                opp = self._sample(model, contexts, c.opponent_samples, phase=key)
+            g.append([self._judge_against(r, [self.policy.decode(o) for o in opp_r], phase=key)
+                      for r, opp_r in zip(rollouts, opp)])
+        return [torch.stack([gj[i] for gj in g]).mean(0) for i in range(len(rollouts))]
 
     def _exact_pi(self, iteration: int) -> torch.Tensor:
         """``[C, n+1]`` exact action distribution of ``π_s`` for ``s ≤ t`` (recorded in :attr:`history` by
@@ -522,6 +640,10 @@ class OnlineTrainer:
 
     def _fit(self, rollouts_by_prompt: dict[int, _Rollout], order: list[int], phase: int) -> float:
         """E epochs of optimizer steps over prompt minibatches; returns the mean loss of the last epoch."""
+        with self.clock("optimisation"):
+            return self._fit_epochs(rollouts_by_prompt, order, phase)
+
+    def _fit_epochs(self, rollouts_by_prompt: dict[int, _Rollout], order: list[int], phase: int) -> float:
         c, acc = self.config, self.accelerator
         per_step = c.prompts_per_step
         micro = per_step // c.grad_accum
@@ -601,6 +723,7 @@ class OnlineTrainer:
         """Run one online iteration (steps 1–5 of the module docstring); returns its metrics."""
         c = self.config
         t0 = time.perf_counter()
+        self.clock.reset()
         C = self.game.num_contexts
         all_prompts = list(range(C))
         n_steps_prompts = (C // c.prompts_per_step) * c.prompts_per_step
@@ -608,7 +731,7 @@ class OnlineTrainer:
             raise ValueError(f"prompts_per_step ({c.prompts_per_step}) exceeds the number of prompts ({C})")
         mine = self._my_prompts(all_prompts)
         # 2) sample K responses per prompt from π_t
-        self._gen_seconds, self._gen_tokens = 0.0, 0
+        self._gen_tokens = 0
         samples = self._sample(self.unwrapped, mine, c.samples_per_prompt, phase=0, temperature=c.pair_temperature,
                                top_p=c.pair_top_p)
         if c.extra_responses:
@@ -619,8 +742,8 @@ class OnlineTrainer:
         self._anchor_logprobs(list(rollouts.values()))
         # 3) judge: win-rate estimates against the rule's opponent
         phases, opponent = self.loss.phases, self.loss.opponent
-        for r in rollouts.values():
-            r.win_rate = self._win_rates(r, opponent, phase=0)
+        for r, g in zip(rollouts.values(), self._win_rates(list(rollouts.values()), opponent, phase=0)):
+            r.win_rate = g
             self._set_log_partition(r)
         rollouts = self._share(rollouts)
         # 4) optimise
@@ -637,10 +760,12 @@ class OnlineTrainer:
                       copy.deepcopy(self.optimizer.state_dict()))
             self._fit(rollouts, all_prompts[:n_steps_prompts], phase=0)  # half step: θ_t → θ_½ (opponent π_t)
             if c.feedback == "exact":
-                self._half_pi = self.game.exact_action_distribution(self.policy, self.unwrapped)
-            for ctx in mine:  # opponents y'' ~ π_½
-                rollouts[ctx].win_rate = self._win_rates(rollouts[ctx], "half", phase=1)
-                self._set_log_partition(rollouts[ctx])
+                with self.clock("judging"):
+                    self._half_pi = self.game.exact_action_distribution(self.policy, self.unwrapped)
+            mine_r = [rollouts[ctx] for ctx in mine]  # opponents y'' ~ π_½
+            for r, g in zip(mine_r, self._win_rates(mine_r, "half", phase=1)):
+                r.win_rate = g
+                self._set_log_partition(r)
             self._half_pi = None
             rollouts = self._share({ctx: rollouts[ctx] for ctx in mine})
             self.unwrapped.load_state_dict(backup[0])  # restore θ_t and the optimizer state
@@ -651,15 +776,40 @@ class OnlineTrainer:
         if self.histories:  # π_t joins the history: [π_t, π_{t-1}, ...] are π_{t'-1}, π_{t'-2}, ... at t' = t+1
             self.history_states = ([pre] + self.history_states)[:self.histories]
         self.iteration += 1
-        # 5) metrics
-        metrics = {"iteration": self.iteration, "loss": loss,
-                   "kl_to_ref": self._kl_to_ref(mine),
+        # 5) metrics; the evaluation runs on its own cadence and its time is reported apart
+        metrics = {"iteration": self.iteration, "loss": loss, "kl_to_ref": float("nan"),
                    # generation throughput of this process (all processes decode the same amount)
-                   "tokens_per_second": self._gen_tokens * self.world / max(self._gen_seconds, 1e-9),
-                   "seconds": time.perf_counter() - t0}
-        metrics.update(self.evaluate())
+                   "tokens_per_second": self._gen_tokens * self.world / max(self.clock.seconds["generation"], 1e-9)}
+        evaluated = {}
+        if self.eval_due():
+            with self.clock("evaluation"):
+                evaluated = {"kl_to_ref": self._kl_to_ref(mine), **self.evaluate()}
+        metrics.update(self._timings(time.perf_counter() - t0))
+        metrics.update(evaluated or {k: float("nan") for k in self._eval_keys()})
+        metrics.update({k: v for k, v in evaluated.items() if k == "kl_to_ref"})
         self.history.append(metrics)
         return metrics
+
+    def eval_due(self) -> bool:
+        """Whether the iteration just finished is evaluated (:attr:`TrainConfig.eval_every`; always the last, and
+        every one with ``feedback = "exact"``, whose feedback is the exact distribution)."""
+        c = self.config
+        if c.feedback == "exact" or self.iteration >= c.iterations:
+            return True
+        every = c.checkpoint_every if c.eval_every is None else c.eval_every
+        return every > 0 and self.iteration % every == 0
+
+    def _eval_keys(self) -> list[str]:
+        first = self.history[0] if self.history else {}
+        return [k for k, v in first.items() if isinstance(v, float) and k not in
+                ("loss", "kl_to_ref", "tokens_per_second", "seconds") and not k.startswith("seconds_")]
+
+    def _timings(self, total: float) -> dict:
+        """``seconds`` (the whole iteration), ``seconds_per_iteration`` (without evaluation) and
+        ``seconds_<phase>`` for every phase of :data:`PHASES_TIMED`."""
+        sec = self.clock.seconds
+        return {"seconds": total, "seconds_per_iteration": total - sec["evaluation"],
+                **{f"seconds_{k}": sec[k] for k in PHASES_TIMED}}
 
     def _kl_to_ref(self, contexts: Sequence[int]) -> float:
         """``KL(π‖π_ref) = E_{y~π}[log π(y) − log π_ref(y)]`` of the current policy, sequence level (unnormalised
@@ -697,7 +847,8 @@ class OnlineTrainer:
 
     def _suffix_average(self, pi: torch.Tensor) -> torch.Tensor:
         """``π̄_t = (1/|S_t|) Σ_{s∈S_t} π_s`` over the last half of the iterates, ``S_t = {⌊t/2⌋+1, …, t}``
-        (``S_0 = {0}``), from the exact distributions already in :attr:`history` plus the current ``pi``.
+        (``S_0 = {0}``), from the exact distributions already in :attr:`history` plus the current ``pi``; with
+        ``eval_every > 1`` only the evaluated iterates of ``S_t`` are known, and the mean is over those.
 
         ``π̄_t`` is a policy one can run (draw ``s`` uniformly from ``S_t``, answer with checkpoint ``s``), so its
         action distribution is exactly the mean of the iterates'. It is the object of the average-iterate guarantees
@@ -705,7 +856,7 @@ class OnlineTrainer:
         running mean from ``π_0`` would carry for ever (suffix averaging keeps the O(1/T) regret rate).
         """
         t = self.iteration
-        pis = [torch.as_tensor(h["pi"], dtype=pi.dtype) for h in self.history[t // 2 + 1:t]] + [pi]
+        pis = [torch.as_tensor(h["pi"], dtype=pi.dtype) for h in self.history[t // 2 + 1:t] if "pi" in h] + [pi]
         return torch.stack(pis).mean(0)
 
     # ------------------------------------------------------------------ the loop, checkpoints
@@ -732,9 +883,13 @@ class OnlineTrainer:
                                  "first (nashlab llm train --overwrite)")
             self.accelerator.wait_for_everyone()  # every process looked before the main one writes metrics.csv
         if not self.history:
-            m0 = {"iteration": 0, "loss": float("nan"), "kl_to_ref": 0.0, "tokens_per_second": float("nan"),
-                  "seconds": 0.0}
-            m0.update(self.evaluate())
+            m0 = {"iteration": 0, "loss": float("nan"), "kl_to_ref": 0.0, "tokens_per_second": float("nan")}
+            self.clock.reset()
+            t0 = time.perf_counter()
+            with self.clock("evaluation"):
+                ev = self.evaluate()
+            m0.update(self._timings(time.perf_counter() - t0))
+            m0.update(ev)
             self.history.append(m0)
             self._log(m0)
         bar = None

@@ -58,7 +58,10 @@ def _setup(solver, eta, beta, **opts):
     # Exact expectations instead of samples and judge draws.
     trainer._sample = lambda model_, contexts, num, phase, mixture_with=None, **kw: [[[int(i)] for i in ids] for _ in contexts]
 
-    def win_rates(r, opponent, phase):
+    def win_rates(rollouts, opponent, phase):
+        return [win_rate(opponent) for _ in rollouts]
+
+    def win_rate(opponent):
         lt = log_pi(trainer.unwrapped)
         if opponent == "t" or opponent == "half":  # π_t before the fit; π_½ (the current θ) after the half step
             pi = lt.exp()

@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def _scalars(history):
     """Metrics without timings, NaN (the loss before training) made comparable."""
-    return json.loads(json.dumps([{k: v for k, v in m.items() if k not in ("seconds", "tokens_per_second")}
+    return json.loads(json.dumps([{k: v for k, v in m.items() if not k.startswith("seconds") and k != "tokens_per_second"}
                                   for m in history]).replace("NaN", "null"))
 
 
@@ -282,8 +282,8 @@ def test_exact_feedback_is_the_limit_of_sampled_win_rates():
     sampled = tiny_run("inpo", opponent_samples=4000, extra_responses=("rock",))  # off-policy: fresh M samples
     for ctx in range(2):
         r = _Rollout(ctx, [[0]] * len(texts), texts)
-        g_exact = exact._win_rates(r, "t", phase=0)
-        g_mc = sampled._win_rates(r, "t", phase=0)
+        g_exact, = exact._win_rates([r], "t", phase=0)
+        g_mc, = sampled._win_rates([r], "t", phase=0)
         pi = np.asarray(exact.history[0]["pi"])[ctx]
         P = exact.game.P_aug
         P = P[ctx] if P.ndim == 3 else P
@@ -310,7 +310,7 @@ def test_exact_feedback_mnpo_averages_over_the_history_iterates():
     P = P[1] if P.ndim == 3 else P
     pis = [np.asarray(tr.history[s]["pi"])[1] for s in (2, 1)]
     by_hand = [np.mean([P[tr.game.parse(x)] @ pi for pi in pis]) for x in texts]
-    np.testing.assert_allclose(tr._win_rates(r, "players", phase=0).numpy(), by_hand, atol=1e-12)
+    np.testing.assert_allclose(tr._win_rates([r], "players", phase=0)[0].numpy(), by_hand, atol=1e-12)
 
 
 def test_exact_feedback_refusals():
@@ -333,7 +333,7 @@ def test_resume_after_a_kill_between_checkpoints_keeps_one_row_per_iteration(tmp
     ends with one row per iteration, equal to an uninterrupted run's."""
     def rows(path):
         with open(path) as f:
-            return [{k: v for k, v in r.items() if k not in ("seconds", "tokens_per_second")}
+            return [{k: v for k, v in r.items() if not k.startswith("seconds") and k != "tokens_per_second"}
                     for r in csv.DictReader(f)]
 
     tiny_run("inpo", out_dir=str(tmp_path / "full"), iterations=4, checkpoint_every=2).train()
