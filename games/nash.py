@@ -11,7 +11,6 @@ truth the solvers are measured against, so no routine here runs an update rule u
 
 from __future__ import annotations
 
-import time
 import warnings
 from dataclasses import dataclass
 

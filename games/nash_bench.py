@@ -115,7 +115,8 @@ def bench_batch(B: int = 256, n: int = 100, previous_sample: int = 32) -> dict:
     ref = np.full(n, 1.0 / n)
     out = {"batch": B, "n": n}
     cases = (("exact", lambda m: exact_nash(m), nash._max_lottery_single),
-             ("reg_0.01", lambda m: regularized_nash(m, beta=0.01), lambda m: nash._reg_nash_single(m, ref, 0.01, 1e-13)))
+             ("reg_0.01", lambda m: regularized_nash(m, beta=0.01),
+              lambda m: nash._reg_nash_single(m, ref, 0.01, 1e-13)))
     for key, single, previous in cases:
         batched, pis = _timed(lambda: single(P))
         looped, _ = _timed(lambda: [single(m) for m in P])

@@ -82,9 +82,9 @@ def _to_boundary(x, dx, ops):
 def support_polish(P, S, ops):
     """Solve the equilibrium's equalities on a guessed support ``S`` (boolean ``[B, n]``): ``(M z)_S = 1``, ``z_¬S = 0``
     with ``M = 1.5 − P``, i.e. ``(Pπ)_S = ½`` and ``Σπ = 1`` (the two hold together at a solution, see
-    :func:`lcp_interior_point`). numpy solves each game's ``|S| × |S|`` system; torch keeps one dense solve by putting the
-    identity in the rows and columns off ``S`` (torch). Returns ``z [B, n]``, NaN rows where a system is singular (e.g. a game
-    with a set of equilibria)."""
+    :func:`lcp_interior_point`). numpy solves each game's ``|S| × |S|`` system; torch keeps one dense solve by
+    putting the identity in the rows and columns off ``S``. Returns ``z [B, n]``, NaN rows where a system is singular
+    (e.g. a game with a set of equilibria)."""
     xp = ops.xp
     if not ops.torch:
         import scipy.linalg as sl

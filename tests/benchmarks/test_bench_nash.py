@@ -1,14 +1,14 @@
-"""pytest-benchmark cases for the reference equilibria: exact_nash (interior point) and regularized_nash (Newton) at n = 100 and
-n = 1,000. The timed work is inside ``benchmark(...)``; the result is checked after. Side-by-side floors go to
-``extra_info`` only when benchmarking is enabled (the normal run uses ``--benchmark-disable``, executes each body once
+"""pytest-benchmark cases for the reference equilibria: exact_nash (interior point) and regularized_nash (Newton)
+at n = 100 and n = 1,000. The timed work is inside ``benchmark(...)``; the result is checked after. Side-by-side
+floors go to ``extra_info`` only when benchmarking is enabled (the normal run uses ``--benchmark-disable``, executes each body once
 and just checks the result). No timing assertions.
 
     pytest tests/benchmarks/test_bench_nash.py --benchmark-enable
 
 Floors: for exact_nash, the bare HiGHS call on the same LP (a ratio below 1 is a speed-up over the simplex LP; the
-full table is `nashlab bench equilibria`); for regularized_nash, one dense ``np.linalg.solve`` of size n (so the ratio counts Newton-step
-equivalents). The n = 1,000 cases are marked ``slow`` (exact ≈ 4 s, regularised ≈ 0.5–2 s on 2 cores, once each in a
-normal run) and kept in the default suite: they are the issue's stated sizes.
+full table is ``nashlab bench equilibria``); for regularized_nash, one dense ``np.linalg.solve`` of size n (so the
+ratio counts Newton-step equivalents). The n = 1,000 cases are marked ``slow`` (exact ≈ 1–4 s, regularised
+≈ 0.2–0.5 s on 2 cores, once each in a normal run) and kept in the default suite: they are the issue's stated sizes.
 """
 
 from __future__ import annotations
