@@ -92,9 +92,19 @@ def test_batch_on_cuda():
 
 def test_uncertified_answer_falls_back_to_lp_and_says_so(monkeypatch):
     P = make_matrix("egpo", n=30, seed=4)
-    monkeypatch.setattr(nash_mod, "lcp_interior_point", lambda flat: (np.full(flat.shape[:-1], 1 / 30), 0))
+    monkeypatch.setattr(nash_mod, "lcp_interior_point", lambda flat, **kw: (np.full(flat.shape[:-1], 1 / 30), 0))
     pi, cert = exact_nash(P, return_certificate=True)
     assert str(cert.method).startswith("full LP (HiGHS)") and "DG_0" in str(cert.method)
+    assert _gap(P, pi) <= 1e-9
+
+
+def test_wrong_action_removal_is_caught_and_resolved(monkeypatch):
+    """Removing actions at w/z > 1e3 drops a support action of this game (DG_0 ~ 1e-4): certification catches it and
+    the game is solved again without removal."""
+    monkeypatch.setattr(nash_mod, "_DROP_RATIO", 1e3)
+    P = make_matrix("embedding", n=200, seed=2)
+    pi, cert = exact_nash(P, return_certificate=True)
+    assert str(cert.method) == "interior point (again without removing actions)"
     assert _gap(P, pi) <= 1e-9
 
 
