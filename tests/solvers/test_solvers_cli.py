@@ -119,7 +119,7 @@ def test_batched_metrics_are_summarised_in_text_and_listed_in_json(capsys):
     out = capsys.readouterr().out.splitlines()
     gap = next(line for line in out if line.strip().startswith("reg_duality_gap"))
     assert "mean" in gap and "worst" in gap and "(context " in gap and "[" not in gap
-    assert len(out) == 1 + 6 + 1  # header, 6 metrics, queries: one line each
+    assert len(out) == 1 + 6 + 2  # header, 6 metrics, queries, samples: one line each
     assert main(argv + ["--json"]) == 0
     assert len(_last_json(capsys)["final"]["reg_duality_gap"]) == 8
 
