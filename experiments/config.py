@@ -1,13 +1,14 @@
 """Sweep configuration: a TOML file validated into frozen dataclasses, and its expansion into a grid of tasks.
 
-A sweep is ``games × solvers × η × β × seeds × feedback × init``. The file has three kinds of tables::
+A sweep is ``games × solvers × η × β × seeds × feedback × schedule × init``. The file has three kinds of tables::
 
     [sweep]                      # defaults for every task
     iters = 1000                 # iterations per run, at most 10**7 (nashlab.solvers.solve.MAX_ITERS)
     every = 10                   # record metrics every `every` iterations (and at 0 and the last); solve raises it
                                  # to a multiple of itself that keeps a trace within 1,000 points
     seeds = [0, 1, 2]            # or an integer k, meaning [0, …, k−1]; each in [0, 2**63)
-    feedback = ["exact", "sampled:16"]
+    feedback = ["exact", "sampled:16"]   # or "sampled:M,labels=soft,estimator=shared" (nashlab.solvers.feedback)
+    schedule = ["constant"]      # step sizes η_t: constant | inverse-t | inverse-sqrt-t | theory (η is η_0)
     init = ["ref"]               # "ref" | "uniform" | "random" | "random:seed=S"
     beta = [0.01, 0.1]
     eta = [0.5]                  # absent: each solver's documented default
@@ -56,7 +57,6 @@ from typing import Any
 #: The packaged main job (``nashlab run`` with no argument).
 DEFAULT_CONFIG = "default.toml"
 
-_FEEDBACK_RE = re.compile(r"^(exact|sampled:([0-9]+))$")
 _INIT_RE = re.compile(r"^(ref|uniform|random|random:seed=([0-9]+|\{seed\}))$")
 _POLICIES = ("tabular", "mlp")
 #: Most tasks one sweep may expand to (the default sweep has ~1,500): a larger grid is a typo such as
@@ -110,6 +110,7 @@ class SweepConfig:
     every: int = 10
     seeds: tuple[int, ...] = (0, 1, 2)
     feedback: tuple[str, ...] = ("exact",)
+    schedule: tuple[str, ...] = ("constant",)
     init: tuple[str, ...] = ("ref",)
     beta: tuple[float, ...] = (0.1,)
     eta: tuple[float, ...] | None = None
@@ -124,6 +125,8 @@ class SweepConfig:
         d = dataclasses.asdict(self)
         d.pop("text")
         d.pop("source")
+        if d["schedule"] == ["constant"] or d["schedule"] == ("constant",):
+            d.pop("schedule")  # the identity of a config written before schedules existed: its store still resumes
         return d
 
     @property
@@ -144,6 +147,8 @@ class Task:
 
     ``spec``/``ref``/``init`` are resolved (``{seed}`` substituted). ``eta = None`` means the solver's default.
     ``task_id`` is a hash of all of these, so a task is recognised across reruns whatever order it runs in.
+    ``schedule`` enters :meth:`params` (hence the id) only when it is not ``constant``, so the ids of constant-step tasks
+    are those of stores written before schedules existed, and such a store resumes.
     """
 
     game: str
@@ -159,9 +164,13 @@ class Task:
     iters: int
     every: int
     policy: str
+    schedule: str = "constant"
 
     def params(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d["schedule"] == "constant":
+            d.pop("schedule")
+        return d
 
     @property
     def task_id(self) -> str:
@@ -239,11 +248,24 @@ def _str_list(value, key: str) -> tuple[str, ...]:
 
 
 def _feedback(value, key: str) -> tuple[str, ...]:
+    from nashlab.solvers.feedback import parse_feedback
+
     items = _str_list(value, key)
     for v in items:
-        m = _FEEDBACK_RE.match(v)
-        if not m or (m.group(2) is not None and int(m.group(2)) < 1):
-            raise ConfigError(f"{key} entries must be 'exact' or 'sampled:M' with an integer M ≥ 1; got {v!r}")
+        try:
+            parse_feedback(v)
+        except ValueError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+    return items
+
+
+def _schedule(value, key: str) -> tuple[str, ...]:
+    from nashlab.solvers.schedules import SCHEDULES
+
+    items = _str_list(value, key)
+    for v in items:
+        if v not in SCHEDULES:
+            raise ConfigError(f"{key} entries must be one of {', '.join(SCHEDULES)}; got {v!r}")
     return items
 
 
@@ -288,7 +310,7 @@ def solver_registry() -> tuple[str, ...] | None:
 
 # ------------------------------------------------------------------------------------------------------------ load
 
-_SWEEP_KEYS = ("iters", "every", "seeds", "feedback", "init", "beta", "eta", "policy", "solvers")
+_SWEEP_KEYS = ("iters", "every", "seeds", "feedback", "schedule", "init", "beta", "eta", "policy", "solvers")
 _TOP_KEYS = ("sweep", "solvers", "games")
 _GAME_KEYS = ("name", "spec", "ref", "players", "solvers", "beta", "policy")
 _OVERRIDE_KEYS = ("eta", "beta", "iters", "every")
@@ -341,6 +363,8 @@ def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ..
                 raise ConfigError(f"sweep.seeds has repeated values: {s!r}")
     if "feedback" in sweep:
         kw["feedback"] = _feedback(sweep["feedback"], "sweep.feedback")
+    if "schedule" in sweep:
+        kw["schedule"] = _schedule(sweep["schedule"], "sweep.schedule")
     if "init" in sweep:
         kw["init"] = _init(sweep["init"], "sweep.init")
     if "beta" in sweep:
@@ -510,12 +534,13 @@ def grid_size(cfg: SweepConfig) -> int:
         for s in (g.solvers if g.solvers is not None else cfg.solvers):
             o = cfg.override(s)
             for beta in _betas(cfg, g, o):
-                n += len(o.etas(beta) or cfg.eta or (None,)) * len(cfg.feedback) * len(cfg.init) * len(cfg.seeds)
+                n += (len(o.etas(beta) or cfg.eta or (None,)) * len(cfg.feedback) * len(cfg.schedule) * len(cfg.init)
+                      * len(cfg.seeds))
     return n
 
 
 def expand(cfg: SweepConfig) -> list[Task]:
-    """The grid, in a fixed order: games × solvers × η × β × feedback × init × seeds.
+    """The grid, in a fixed order: games × solvers × η × β × feedback × schedule × init × seeds.
 
     The β list of a (game, solver) pair is the solver's override, else the game's, else the sweep's (both given: their
     intersection); η is the solver's override (its list for this β when given per β), else the sweep's, else the
@@ -532,11 +557,13 @@ def expand(cfg: SweepConfig) -> list[Task]:
             for beta in _betas(cfg, g, o):
                 for eta in o.etas(beta) or cfg.eta or (None,):
                     for fb in cfg.feedback:
-                        for init in cfg.init:
-                            for seed in cfg.seeds:
-                                tasks.append(Task(
-                                    game=g.name, spec=_sub(g.spec, seed), ref=_sub(g.ref, seed), players=g.players,
-                                    solver=s, eta=eta, beta=beta, feedback=fb, init=_resolve_init(init, seed),
-                                    seed=seed, iters=iters, every=every, policy=g.policy or cfg.policy,
-                                ))
+                        for schedule in cfg.schedule:
+                            for init in cfg.init:
+                                for seed in cfg.seeds:
+                                    tasks.append(Task(
+                                        game=g.name, spec=_sub(g.spec, seed), ref=_sub(g.ref, seed),
+                                        players=g.players, solver=s, eta=eta, beta=beta, feedback=fb,
+                                        init=_resolve_init(init, seed), seed=seed, iters=iters, every=every,
+                                        policy=g.policy or cfg.policy, schedule=schedule,
+                                    ))
     return tasks

@@ -5,6 +5,14 @@ The gap of a task is the one its game defines (:func:`gap_metric`): ``DG_β`` (`
 n-player game. "Iterations to reach ε" is the first recorded iteration whose gap is ≤ ε (the trace is recorded every
 ``every`` iterations, so it is exact up to that resolution); a seed that never reaches ε counts as +∞, so the median
 is finite only when more than half the seeds reach it.
+
+Cost. Every task's trace records its cumulative judge queries per record. ``judge_queries`` is a task's total number
+of pairwise comparisons asked of the judge (sampled feedback; ``null`` for exact feedback, which reads ``Pπ`` and asks
+no judge: its ``queries`` count win-rate vectors). "Queries to target" is the cumulative number of queries at the
+first record whose gap is ``≤ target`` (``--target``, default :data:`DEFAULT_TARGET`); a seed that never gets there
+counts as +∞ (``null`` in JSON: *never reached within the run*). The ``queries_to_target`` tables rank, per game and
+β, the rows of sampled feedback by their median judge queries to target (fewest first); rows of exact feedback follow,
+ranked among themselves in win-rate vectors (``unit``), since the two units do not compare.
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ import numpy as np
 from .store import Store
 
 THRESHOLDS = (1e-3, 1e-6)
+#: Default target gap of the queries-to-target ranking.
+DEFAULT_TARGET = 1e-2
 
 
 def gap_metric(task: dict[str, Any]) -> str:
@@ -40,8 +50,17 @@ def _median(xs: list[float]) -> float:
     return float(np.median(np.asarray(xs, dtype=np.float64))) if xs else math.nan
 
 
-def collect(store: Store) -> list[dict[str, Any]]:
-    """Every task with its gap metric, final gap and iterations to reach each threshold."""
+def queries_to_reach(queries: list[float], values: list[float], target: float) -> float:
+    """Cumulative queries at the first record with value ≤ target (``inf`` if none)."""
+    for q, v in zip(queries, values):
+        if v <= target:
+            return float(q)
+    return math.inf
+
+
+def collect(store: Store, target: float = DEFAULT_TARGET) -> list[dict[str, Any]]:
+    """Every task with its gap metric, final gap, iterations to reach each threshold, ``judge_queries`` and
+    ``queries_to_target`` (in the task's own query unit)."""
     tasks = store.tasks()
     traces: dict[str, dict] = {}
     for m in {gap_metric(t) for t in tasks}:
@@ -53,21 +72,62 @@ def collect(store: Store) -> list[dict[str, Any]]:
         tr = traces[m].get(t["task_id"])
         for eps in THRESHOLDS:
             t[f"iters_to_{eps:g}"] = first_reach(tr["iteration"], tr["value"], eps) if tr else math.nan
+        t.setdefault("schedule", "constant")  # tasks stored before schedules existed ran a constant step
+        sampled = str(t["feedback"]).startswith("sampled")
+        t["judge_queries"] = t["queries"] if sampled else None
+        t["queries_to_target"] = queries_to_reach(tr["queries"], tr["value"], target) if tr else math.nan
     return tasks
+
+
+def _row_key(t: dict[str, Any]) -> tuple:
+    return (t["solver"], t["feedback"], t["eta"], t.get("schedule", "constant"), t["init"], t["policy"])
+
+
+def queries_to_target(tasks: list[dict[str, Any]], target: float = DEFAULT_TARGET) -> list[dict[str, Any]]:
+    """One table per (game, β): rows = (solver, feedback, η, schedule, init, policy) ranked by the median over seeds
+    of the queries needed to reach ``gap ≤ target`` (``inf`` where more than half the seeds never reach it); sampled
+    feedback (judge queries) first, then exact feedback (win-rate vectors)."""
+    groups: dict[tuple, dict[tuple, list]] = defaultdict(lambda: defaultdict(list))
+    for t in tasks:
+        groups[(t["game"], t["beta"])][_row_key(t)].append(t)
+    tables = []
+    for (game, beta), rows in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        out_rows = []
+        for (solver, fb, eta, schedule, init, policy), ts in rows.items():
+            sampled = str(fb).startswith("sampled")
+            out_rows.append({
+                "solver": solver, "feedback": fb, "eta": ts[0]["hparams"].get("eta", eta), "schedule": schedule,
+                "init": init, "policy": policy, "seeds": len(ts), "gap_metric": ts[0]["gap_metric"],
+                "unit": "judge queries" if sampled else "win-rate vectors",
+                "queries_to_target": _median([x["queries_to_target"] for x in ts]),
+                "reached": sum(1 for x in ts if math.isfinite(x["queries_to_target"])),
+                "final_gap": _median([x["final_gap"] for x in ts]),
+            })
+
+        def order(r):
+            q = r["queries_to_target"]
+            return (r["unit"] != "judge queries", math.inf if math.isnan(q) else q, r["final_gap"], r["solver"])
+
+        out_rows.sort(key=order)
+        for rank, r in enumerate(out_rows, 1):
+            r["rank"] = rank
+        tables.append({"game": game, "beta": beta, "target": target, "rows": out_rows})
+    return tables
 
 
 def rankings(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One table per (game, β): rows = (solver, feedback, η, init, policy), medians over seeds, best gap first."""
     groups: dict[tuple, dict[tuple, list]] = defaultdict(lambda: defaultdict(list))
     for t in tasks:
-        groups[(t["game"], t["beta"])][(t["solver"], t["feedback"], t["eta"], t["init"], t["policy"])].append(t)
+        groups[(t["game"], t["beta"])][_row_key(t)].append(t)
     tables = []
     for (game, beta), rows in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         out_rows = []
-        for (solver, fb, eta, init, policy), ts in rows.items():
+        for (solver, fb, eta, schedule, init, policy), ts in rows.items():
             resolved_eta = ts[0]["hparams"].get("eta", eta)
             row = {
-                "solver": solver, "feedback": fb, "eta": resolved_eta, "init": init, "policy": policy,
+                "solver": solver, "feedback": fb, "eta": resolved_eta, "schedule": schedule, "init": init,
+                "policy": policy,
                 "seeds": len(ts), "gap_metric": ts[0]["gap_metric"],
                 "final_gap": _median([x["final_gap"] for x in ts]),
                 "queries": _median([x["queries"] for x in ts]),
@@ -110,6 +170,26 @@ def format_tables(tables: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def format_queries_tables(tables: list[dict[str, Any]]) -> str:
+    """Plain-text queries-to-target tables, one per (game, β)."""
+    lines = []
+    head = f"{'#':>2}  {'solver':<9} {'feedback':<24} {'eta':>7} {'schedule':<14} {'queries→target':>15} " \
+           f"{'unit':<16} {'reached':>7}"
+    for tab in tables:
+        metric = tab["rows"][0]["gap_metric"] if tab["rows"] else ""
+        lines.append(f"== {tab['game']}  β = {tab['beta']:g}  queries to {metric} ≤ {tab['target']:g} "
+                     "(median over seeds; never = not reached by more than half)")
+        lines.append(head)
+        for r in tab["rows"]:
+            eta = "—" if r["eta"] is None else f"{r['eta']:.3g}"
+            q = r["queries_to_target"]
+            qs = "never" if math.isinf(q) else "—" if math.isnan(q) else f"{q:.4g}"
+            lines.append(f"{r['rank']:>2}  {r['solver']:<9} {r['feedback']:<24} {eta:>7} {r['schedule']:<14} "
+                         f"{qs:>15} {r['unit']:<16} {r['reached']:>3}/{r['seeds']:<3}")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def _json_safe(x):
     if isinstance(x, float) and not math.isfinite(x):
         return None  # never reached / missing: strict JSON has no inf or NaN
@@ -120,16 +200,32 @@ def _json_safe(x):
     return x
 
 
-def build_report(directory) -> dict[str, Any]:
-    """The report of a run directory: ``tables`` (rankings, :func:`rankings`) and ``tasks`` (one entry per task:
-    parameters, final metrics, queries, resolved hyper-parameters, ``final_gap``, ``iters_to_0.001``, ``iters_to_1e-06``).
+def check_target(target) -> float:
+    """``target`` as a float after checking it is a finite number > 0."""
+    try:
+        v = float(target)
+    except (TypeError, ValueError):
+        v = math.nan
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"--target must be a finite gap > 0 (e.g. 1e-2); got {target!r}")
+    return v
+
+
+def build_report(directory, target: float = DEFAULT_TARGET) -> dict[str, Any]:
+    """The report of a run directory: ``tables`` (rankings, :func:`rankings`), ``queries_to_target`` (rankings by
+    queries to ``gap ≤ target``, :func:`queries_to_target`), ``target``, and ``tasks`` (one entry per task:
+    parameters, final metrics, ``queries``, ``judge_queries``, ``queries_to_target``, resolved hyper-parameters,
+    ``final_gap``, ``iters_to_0.001``, ``iters_to_1e-06``). In JSON, a ``queries_to_target`` or ``iters_to_*`` of
+    ``null`` means the target was never reached within the run (the median: by more than half the seeds).
     """
+    target = check_target(target)
     with Store(directory, readonly=True) as store:
         meta = store.meta()
-        tasks = collect(store)
+        tasks = collect(store, target)
     return {
         "out": str(directory), "config_hash": meta.get("config_hash"), "config_source": meta.get("config_source"),
-        "num_tasks": len(tasks), "expected_tasks": _expected(meta), "tables": rankings(tasks), "tasks": tasks,
+        "num_tasks": len(tasks), "expected_tasks": _expected(meta), "target": target, "tables": rankings(tasks),
+        "queries_to_target": queries_to_target(tasks, target), "tasks": tasks,
     }
 
 
@@ -143,6 +239,6 @@ def _expected(meta: dict[str, str]) -> int | None:
         return None
 
 
-def report_json(directory) -> dict[str, Any]:
+def report_json(directory, target: float = DEFAULT_TARGET) -> dict[str, Any]:
     """:func:`build_report` as strict JSON data: a threshold never reached (+∞) or a missing value becomes ``null``."""
-    return _json_safe(build_report(directory))
+    return _json_safe(build_report(directory, target))

@@ -27,6 +27,8 @@ from .config import Task
 
 #: Upper bound on the games stacked in one solve call (keeps batches numerous enough to load all workers).
 MAX_BATCH = 24
+#: Cost traces copied beside the metrics: cumulative judge queries and generated opponent samples per record.
+COST = ("queries", "samples")
 #: Metrics copied from ``SolveResult.final`` / ``.trace`` into the store (those present are kept, others ignored).
 METRICS = (
     "duality_gap", "reg_duality_gap", "kl_to_nash", "avg_duality_gap", "avg_reg_duality_gap", "avg_kl_to_nash",
@@ -66,11 +68,11 @@ def batch_key(t: Task) -> tuple | None:
 
     Stackable: exact feedback (sampled feedback draws from one generator per oracle, so a task's draws would depend on
     its batch-mates), a deterministic init, tabular policies (one free policy per matrix, so a contextual game is just
-    ``C`` more rows), two-player games, and the same solver, η, β, iterations, interval and number of actions.
+    ``C`` more rows), two-player games, and the same solver, η, β, schedule, iterations, interval and number of actions.
     """
     if t.feedback != "exact" or t.init not in ("ref", "uniform") or t.policy != "tabular" or t.players is not None:
         return None
-    return (t.solver, t.eta, t.beta, t.init, t.iters, t.every, _game_size(t.spec))
+    return (t.solver, t.eta, t.beta, t.schedule, t.init, t.iters, t.every, _game_size(t.spec))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -128,7 +130,7 @@ def _finals(final: dict, rows: slice | None) -> dict[str, float]:
 
 def _traces(trace: dict, rows: slice | None, num_records: int) -> dict[str, list[float]]:
     out = {}
-    for m in ("queries",) + METRICS:
+    for m in COST + METRICS:
         if m not in trace:
             continue
         arr = np.asarray(trace[m], dtype=np.float64)  # [T] or [T, R]
@@ -194,8 +196,9 @@ def _stack(batch: list[Task]):
 def run_batch(batch: list[Task]) -> list[dict[str, Any]]:
     """Run one batch and return one result record per task (in batch order).
 
-    Record: ``task_id``, ``final`` (metric -> float), ``trace`` (``iteration`` and ``queries`` lists, then one list
-    per metric, recorded every ``every`` iterations incl. 0 and the last), ``queries`` (total preference queries),
+    Record: ``task_id``, ``final`` (metric -> float), ``trace`` (``iteration``, ``queries`` (cumulative judge queries)
+    and ``samples`` (cumulative generated opponent samples) lists, then one list per metric, recorded every ``every``
+    iterations incl. 0 and the last), ``queries`` (total preference queries), ``samples`` (total generated samples),
     ``hparams`` (the solver's resolved hyper-parameters) and ``wall_s`` (seconds; shared by a batch, divided evenly).
     A contextual task's metrics are means over its prompts.
     """
@@ -204,7 +207,7 @@ def run_batch(batch: list[Task]) -> list[dict[str, Any]]:
     t0 = time.perf_counter()
     first = batch[0]
     kwargs = dict(eta=first.eta, beta=first.beta, iters=first.iters, every=first.every, feedback=first.feedback,
-                  init=first.init, policy=first.policy)
+                  init=first.init, policy=first.policy, schedule=first.schedule)
     if len(batch) == 1:
         game = build_game(first.spec, first.ref, first.players, first.beta)
         if first.players is not None:
@@ -225,6 +228,7 @@ def run_batch(batch: list[Task]) -> list[dict[str, Any]]:
         out.append({
             "task_id": t.task_id, "final": _finals(res.final, r), "trace": {"iteration": iteration,
                                                                              **_traces(res.trace, r, len(iteration))},
-            "queries": float(res.queries), "hparams": _hparams(res), "wall_s": wall,
+            "queries": float(res.queries), "samples": float(getattr(res, "samples", 0)), "hparams": _hparams(res),
+            "wall_s": wall,
         })
     return out

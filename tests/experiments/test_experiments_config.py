@@ -122,7 +122,7 @@ def test_bad_config_refused_naming_the_key(edit, key):
 
 
 def test_unknown_key_message_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match=r"valid keys in sweep: iters, every, seeds, feedback, init, beta, eta"):
+    with pytest.raises(ConfigError, match=r"valid keys in sweep: iters, every, seeds, feedback, schedule, init, beta, eta"):
         parse(BASE.replace("iters = 20", "iter = 20"))
 
 

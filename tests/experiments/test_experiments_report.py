@@ -72,3 +72,119 @@ solvers = {json.dumps(solvers)}
     tasks = expand(parse_config(text, registry=REG, check_hparams=False, check_games=False))
     assert len(tasks) == games * len(solvers) * len(betas) * len(etas) * seeds * len(feedback)
     assert len({t.task_id for t in tasks}) == len(tasks)
+
+
+# ------------------------------------------------------------------------------------------ cost: queries to target
+
+COST_TOML = """
+[sweep]
+iters = 40
+every = 5
+seeds = 2
+feedback = ["exact", "sampled:4", "sampled:4,labels=soft,estimator=shared"]
+schedule = ["constant", "theory"]
+beta = [0.1]
+eta = [0.4]
+solvers = ["egpo", "mmd"]
+
+[[games]]
+name = "rps"
+spec = "cyclic:n=3"
+ref = "random:seed={seed}"
+"""
+
+
+def test_schedule_is_a_grid_axis_and_constant_keeps_old_task_ids():
+    """``schedule`` multiplies the grid; a constant-step task's id (and a config without the key's hash) is what it
+    was before schedules existed, so an old store resumes."""
+    from nashlab.experiments.config import Task
+
+    cfg = parse_config(COST_TOML, registry=REG + ("mmd",), check_games=False, check_hparams=False)
+    tasks = expand(cfg)
+    assert len(tasks) == 2 * 3 * 2 * 2 and {t.schedule for t in tasks} == {"constant", "theory"}
+    assert len({t.task_id for t in tasks}) == len(tasks)
+    t = tasks[0]
+    assert t.schedule == "constant" and "schedule" not in t.params()
+    # the id the same parameters had before the field existed (sha256 of the params without it)
+    import hashlib
+
+    old = {k: v for k, v in t.params().items()}
+    assert t.task_id == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:20]
+    assert Task(**{**old, "schedule": "theory"}).task_id != t.task_id
+    no_key = parse_config(COST_TOML.replace('schedule = ["constant", "theory"]\n', ""), registry=REG + ("mmd",),
+                          check_games=False, check_hparams=False)
+    explicit = parse_config(COST_TOML.replace('["constant", "theory"]', '["constant"]'), registry=REG + ("mmd",),
+                            check_games=False, check_hparams=False)
+    assert no_key.hash == explicit.hash and "schedule" not in no_key.canonical()
+
+
+def test_bad_schedule_or_feedback_option_names_the_key():
+    from nashlab.experiments.config import ConfigError
+
+    import pytest
+
+    with pytest.raises(ConfigError, match="sweep.schedule entries must be one of constant"):
+        parse_config(COST_TOML.replace('"theory"]', '"cosine"]'), registry=REG + ("mmd",), check_games=False)
+    with pytest.raises(ConfigError, match="sweep.feedback: feedback option 'labels=maybe'"):
+        parse_config(COST_TOML.replace("labels=soft", "labels=maybe"), registry=REG + ("mmd",), check_games=False)
+
+
+def test_queries_to_target_ranking_and_judge_queries_in_json(tmp_path, capsys):
+    """A real tiny sweep: every task's trace carries cumulative queries and samples; ``report --json`` carries each
+    task's ``judge_queries`` (null for exact feedback) and a ``queries_to_target`` ranking whose value is the
+    cumulative queries at the first record with gap ≤ target, median over seeds, null where never reached."""
+    import pytest
+
+    from nashlab.experiments.cli import main
+    from nashlab.experiments.store import Store
+
+    cfg = tmp_path / "cost.toml"
+    cfg.write_text(COST_TOML)
+    out = tmp_path / "run"
+    assert main(["run", str(cfg), "--out", str(out), "--no-figs"]) == 0
+    capsys.readouterr()
+    with Store(out, readonly=True) as store:
+        samples = store.traces("samples")
+        gaps = store.traces("reg_duality_gap")
+        tasks = {t["task_id"]: t for t in store.tasks()}
+    assert len(tasks) == 24 and set(samples) == set(tasks)
+    for tid, t in tasks.items():
+        tr = samples[tid]
+        assert tr["iteration"] == list(range(0, 41, 5))
+        per_step = (2 if t["solver"] == "egpo" else 1) * 3 * 4  # calls × actions × M
+        if t["feedback"] == "exact":
+            assert tr["value"] == [0] * 9 and tr["queries"] == [i * (2 if t["solver"] == "egpo" else 1)
+                                                                for i in tr["iteration"]]
+        else:
+            assert tr["queries"] == [i * per_step for i in tr["iteration"]]
+            shared = "shared" in t["feedback"]
+            assert tr["value"][-1] == 40 * per_step // (3 if shared else 1)
+    for target in (0.05, 1e-2):
+        assert main(["report", str(out), "--json", "--target", str(target)]) == 0
+        rep = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert rep["target"] == target
+        by_id = {t["task_id"]: t for t in rep["tasks"]}
+        for tid, t in by_id.items():
+            assert t["judge_queries"] == (None if t["feedback"] == "exact" else tasks[tid]["queries"])
+            g = gaps[tid]
+            hit = [q for q, v in zip(g["queries"], g["value"]) if v <= target]
+            assert t["queries_to_target"] == (hit[0] if hit else None)
+        (table,) = rep["queries_to_target"]
+        rows = table["rows"]
+        assert [r["rank"] for r in rows] == list(range(1, 13))
+        units = [r["unit"] for r in rows]
+        assert units == sorted(units)  # judge queries first, then win-rate vectors
+        sampled = [r["queries_to_target"] for r in rows if r["unit"] == "judge queries"]
+        finite = [q for q in sampled if q is not None]
+        assert sampled[:len(finite)] == sorted(finite) and all(q is None for q in sampled[len(finite):])
+        for r in rows:
+            mine = [by_id[i]["queries_to_target"] for i in by_id
+                    if (by_id[i]["solver"], by_id[i]["feedback"], by_id[i]["schedule"]) ==
+                    (r["solver"], r["feedback"], r["schedule"])]
+            vals = [math.inf if q is None else q for q in mine]
+            med = float(np.median(vals))
+            assert r["queries_to_target"] == (None if math.isinf(med) else pytest.approx(med))
+    assert main(["report", str(out), "--target", "0"]) == 2
+    assert "--target must be a finite gap > 0" in capsys.readouterr().err
+    assert main(["report", str(out), "--target", "1e-3"]) == 0
+    assert "queries to reg_duality_gap ≤ 0.001" in capsys.readouterr().out
