@@ -11,6 +11,9 @@ import torch
 from .preference import PreferenceGame, validate_preference_matrix, validate_seed
 
 LABELS = ("hard", "soft")
+#: Soft labels with i.i.d. opponents draw each opponent when there are at most this many (O(n·M) work); beyond,
+#: per-action opponent counts (O(n²) work, independent of M).
+DIRECT_DRAWS = 1 << 22
 
 
 def check_labels(labels) -> str:
@@ -151,9 +154,15 @@ class PreferenceOracle:
         batch = torch.broadcast_shapes(pi_opp.shape[:-1], self.P.shape[:-2])
         pi_b = pi_opp.to(self.P.dtype).expand(*batch, n)
         if labels == "soft":
-            # each action's own M opponents: counts [..., y, z] ~ Multinomial(M, π) per row y
-            counts = self.opponent_counts(pi_b.unsqueeze(-2).expand(*batch, n, n), num_comparisons)
             self.queries += n * num_comparisons
+            rows = int(np.prod(batch, dtype=np.int64))
+            if rows * n * num_comparisons <= DIRECT_DRAWS:
+                # each action's own M opponents drawn directly: O(n·M) work
+                z = torch.multinomial(pi_b.reshape(-1, n).clamp_min(0.0), n * num_comparisons, replacement=True,
+                                      generator=self.generator).reshape(*batch, n, num_comparisons)
+                return torch.gather(self.P.expand(*batch, n, n), -1, z).mean(-1)
+            # many comparisons: counts [..., y, z] ~ Multinomial(M, π) per row y, O(n²) whatever M is
+            counts = self.opponent_counts(pi_b.unsqueeze(-2).expand(*batch, n, n), num_comparisons)
             return (counts * self.P.expand(*batch, n, n)).sum(-1) / num_comparisons
         g = (self.P.expand(*batch, n, n) @ pi_b.unsqueeze(-1)).squeeze(-1)
         counts = torch.full_like(g, float(num_comparisons))

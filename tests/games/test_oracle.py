@@ -107,3 +107,31 @@ def test_huge_comparison_counts_are_cheap_and_exact_in_the_limit():
     # standard deviation ≤ 1/(2·sqrt(1e10)) = 5e-6
     np.testing.assert_allclose(est.numpy(), P @ pi.numpy(), atol=Z * 5e-6)
     assert oracle.queries == 4 * 10**10
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_soft_win_rates_mean_and_variance(direct, monkeypatch):
+    """Soft labels: ``ĝ_y = (1/M) Σ_m P[y, z_m]`` has mean ``(Pπ)_y`` and variance ``Var_{z~π}(P[y, z])/M``, both
+    through the direct draws and through per-action opponent counts (5 standard errors)."""
+    import math
+
+    import torch
+
+    from nashlab.games import make_matrix
+    from nashlab.games import oracle as oracle_mod
+
+    if not direct:
+        monkeypatch.setattr(oracle_mod, "DIRECT_DRAWS", 0)
+    S, M = 40_000, 3
+    P = torch.tensor(make_matrix("egpo", n=4, seed=2))
+    pi = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64)
+    o = oracle_mod.PreferenceOracle(P.expand(S, 4, 4).contiguous(), seed=1)
+    est = o.win_rates(pi.expand(S, 4), M, labels="soft")
+    g = P @ pi
+    var = ((P ** 2) @ pi - g ** 2) / M
+    assert o.queries == 4 * M
+    assert torch.all((est.mean(0) - g).abs() <= 5 * (var / S).sqrt())
+    c = est - est.mean(0)
+    se_var = (((c ** 4).mean(0) - est.var(0) ** 2) / S).sqrt()
+    assert torch.all((est.var(0) - var).abs() <= 5 * se_var), (est.var(0), var)
+    assert torch.all((est >= 0) & (est <= 1))
