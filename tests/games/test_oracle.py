@@ -113,11 +113,7 @@ def test_huge_comparison_counts_are_cheap_and_exact_in_the_limit():
 def test_soft_win_rates_mean_and_variance(direct, monkeypatch):
     """Soft labels: ``ĝ_y = (1/M) Σ_m P[y, z_m]`` has mean ``(Pπ)_y`` and variance ``Var_{z~π}(P[y, z])/M``, both
     through the direct draws and through per-action opponent counts (5 standard errors)."""
-    import math
 
-    import torch
-
-    from nashlab.games import make_matrix
     from nashlab.games import oracle as oracle_mod
 
     if not direct:
