@@ -99,7 +99,7 @@ class RowSampler:
 
 def sample_responses(policy, prompt_ids: Sequence[Sequence[int]], num_samples: int, *, max_new_tokens: int = 8,
                      temperature: float = 1.0, top_p: float = 1.0, seed: int | Sequence[int] = 0, model=None,
-                     path: str = "auto", batch_size: int = 1024) -> list[list[list[int]]]:
+                     path: str = "auto", batch_size: int = 1024, return_logprobs: bool = False):
     """``K = num_samples`` responses per prompt from ``model`` (default ``policy.model``).
 
     Args:
@@ -112,9 +112,11 @@ def sample_responses(policy, prompt_ids: Sequence[Sequence[int]], num_samples: i
         path: ``"fast"`` (:func:`decode_loop`, batched over all prompts), ``"plain"`` (``model.generate`` per
             prompt, the reference path) or ``"auto"`` (fast).
         batch_size: rows decoded together (whole prompts' ``K`` rows at a time).
+        return_logprobs: also return each response's ``log π(y|x)`` under ``model`` (untempered, summed up to and
+            including EOS), read off the decoding's own logits (fast path only; ``None`` on the plain path).
 
     Returns:
-        ``[C][K]`` token lists.
+        ``[C][K]`` token lists (and, with ``return_logprobs``, ``[C]`` float32 tensors ``[K]``).
     """
     if not (isinstance(num_samples, int) and num_samples >= 1):
         raise ValueError(f"num_samples must be an integer ≥ 1; got {num_samples!r}")
@@ -130,6 +132,7 @@ def sample_responses(policy, prompt_ids: Sequence[Sequence[int]], num_samples: i
     model = policy.model if model is None else model
     device = next(model.parameters()).device
     out: list[list[list[int]]] = []
+    lps: list[torch.Tensor] | None = None if path == "plain" else []
     was_training = model.training
     model.eval()
     devices = [device] if device.type == "cuda" else []
@@ -144,11 +147,13 @@ def sample_responses(policy, prompt_ids: Sequence[Sequence[int]], num_samples: i
             per = max(1, batch_size // num_samples)
             for c0 in range(0, len(prompt_ids), per):
                 chunk = [list(p) for p in prompt_ids[c0:c0 + per]]
-                rows = decode_loop(policy, model, chunk, max_new_tokens, temperature, top_p, device,
-                                   repeats=num_samples, seeds=row_seeds(seeds[c0:c0 + per], num_samples))
+                rows, lp = decode_loop(policy, model, chunk, max_new_tokens, temperature, top_p, device,
+                                       repeats=num_samples, seeds=row_seeds(seeds[c0:c0 + per], num_samples),
+                                       return_logprobs=True)
                 out += [rows[c * num_samples:(c + 1) * num_samples] for c in range(len(chunk))]
+                lps += list(lp.cpu().view(len(chunk), num_samples))
     model.train(was_training)
-    return out
+    return (out, lps) if return_logprobs else out
 
 
 def _generate_plain(policy, model, prompts, max_new_tokens, temperature, top_p, device):
@@ -167,7 +172,7 @@ _COMPILED: dict = {}
 
 
 def decode_loop(policy, model, prompts, max_new_tokens, temperature, top_p, device, *, repeats: int = 1,
-                seeds: Sequence[int] | None = None):
+                seeds: Sequence[int] | None = None, return_logprobs: bool = False):
     """Hand-written decoding: one prefill, then one token per step from the KV cache.
 
     ``prompts`` are prefilled once each and their cache repeated to ``repeats`` rows per prompt (rows in order
@@ -175,6 +180,8 @@ def decode_loop(policy, model, prompts, max_new_tokens, temperature, top_p, devi
     else the global torch RNG samples the batch. On CUDA the cache is ``transformers.StaticCache`` (fixed shapes) and
     the decode step is compiled with ``mode="reduce-overhead"`` (CUDA graphs); on CPU it is a ``DynamicCache``, eager,
     and decoding stops once every row has emitted EOS. Finished rows are cut at their EOS afterwards.
+    ``return_logprobs``: also ``[B]`` float32 ``Σ_k log softmax(z_k)[y_k]`` of the untempered logits over each row's
+    tokens up to and including its EOS (the sequence log-prob of the returned response, free here).
     """
     from transformers import DynamicCache, StaticCache
 
@@ -209,22 +216,27 @@ def decode_loop(policy, model, prompts, max_new_tokens, temperature, top_p, devi
     next_pos = pos[:, -1:] + 1
     tokens = []
     done = torch.zeros(B, dtype=torch.bool, device=device)
+    lp_sum = torch.zeros(B, dtype=torch.float32, device=device)
     for k in range(max_new_tokens):
         tok = sample(logits)  # [B]
         tokens.append(tok)
+        if return_logprobs:
+            z = logits.float()
+            lp = z.gather(-1, tok[:, None]).squeeze(-1) - torch.logsumexp(z, -1)
+            lp_sum += torch.where(done, torch.zeros_like(lp), lp)
+        done = done | (tok == policy.eos_token_id)
         if k == max_new_tokens - 1:
             break
-        if not cuda:  # a host sync per token is free on CPU; on CUDA it would stall the graph replays
-            done |= tok == policy.eos_token_id
-            if bool(done.all()):
-                break
+        if not cuda and bool(done.all()):  # a host sync per token is free on CPU; on CUDA it would stall the graphs
+            break
         cp = torch.tensor([T0 + k], device=device)
         # static cache: the mask keeps its full fixed shape (future slots are hidden by the causal mask)
         step_att = full_att if cuda else full_att[:, :T0 + k + 1]
         logits = step(tok[:, None], step_att, next_pos, cache, cp)
         next_pos = next_pos + 1
     gen = torch.stack(tokens, 1).tolist()
-    return [_cut(r, policy.eos_token_id, policy.pad_token_id) for r in gen]
+    rows = [_cut(r, policy.eos_token_id, policy.pad_token_id) for r in gen]
+    return (rows, lp_sum) if return_logprobs else rows
 
 
 def _cache_kw(model) -> str:

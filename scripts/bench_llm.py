@@ -3,6 +3,19 @@
 
     .venv/bin/python scripts/bench_llm.py            # CUDA if visible, else the CPU-sized problem
     .venv/bin/python scripts/bench_llm.py --json     # last stdout line: one JSON object with every figure
+    .venv/bin/python scripts/bench_llm.py --compare-trl   # nashlab's online loop against TRL's OnlineDPOTrainer
+
+``--compare-trl`` (TRL from the ``bench`` extra: ``pip install '.[bench]'``) builds one random-init Llama and
+nashlab's word tokenizer on the rock-paper-scissors language game and runs, on the same prompts, samples per prompt,
+new tokens, AdamW settings (lr, betas, no weight decay, gradient clipping at 1) and judge, both online loops:
+nashlab's ``OnlineTrainer`` (INPO, one epoch, all prompts in one optimizer step, no evaluation) and TRL's
+``OnlineDPOTrainer`` (gradient checkpointing off, its faster setting), whose reward function applies the same game
+(each pair's two completions are judged against each other, reward 1 to the winner). TRL samples 2 completions
+per prompt row, so ``K`` samples per prompt are ``K/2`` copies of each prompt. The runs alternate
+(nashlab, TRL, TRL, nashlab, ...), each warm (one untimed iteration first), and the table gives median
+s/iteration, generated tokens per second of generation time, trained pairs per second (nashlab trains all
+``K(K−1)/2`` pairs of a prompt's samples, TRL one pair per two samples) and the ratio nashlab/TRL of s/iteration.
+Two sizes: the issue's tiny setting and a larger one (see :data:`COMPARE_SIZES`).
 
 Generation (same model, batch, prompts, sampling settings, warm): plain ``model.generate``; transformers' own
 static-cache path (``generate(cache_implementation="static")``); nashlab's fast path
@@ -201,13 +214,212 @@ SIZES = {
 }
 
 
+#: The two settings of ``--compare-trl``: 8 prompts, 1 thread, float32 on CPU.
+COMPARE_SIZES = {
+    "tiny": dict(hidden=256, layers=4, heads=4, prompts=8, samples=2, new=3),
+    "larger": dict(hidden=512, layers=8, heads=8, prompts=8, samples=8, new=32),
+}
+COMPARE_LR, COMPARE_BETA = 1e-6, 0.1  # a small step: both loops keep sampling about the same lengths
+
+
+def _compare_setup(size, seed=0):
+    from nashlab.llm_bridge.judges import KnownNashJudge
+    from nashlab.llm_bridge.language_game import cyclic_language_game
+    from nashlab.llm_bridge.tokenizer import tiny_causal_lm, word_tokenizer
+
+    game, words = cyclic_language_game(3, size["prompts"], beta=0.05)
+    tok = word_tokenizer(words)
+    model = tiny_causal_lm(len(tok), hidden=size["hidden"], layers=size["layers"], heads=size["heads"],
+                           max_positions=64, seed=seed)
+    return game, tok, model, KnownNashJudge(game)
+
+
+def nashlab_online(size, iterations, setup=None):
+    """Seconds per iteration (mean over ``iterations`` after one warm-up), generated tokens per second of generation
+    time and the per-phase seconds of nashlab's online loop (INPO) on ``size``."""
+    import copy
+
+    from nashlab.llm_bridge.policy import SequencePolicy
+    from nashlab.llm_bridge.trainer import OnlineTrainer, TrainConfig
+
+    game, tok, model, judge = setup or _compare_setup(size)
+    cfg = TrainConfig(solver="inpo", eta=1.0, beta=COMPARE_BETA, iterations=10**6, samples_per_prompt=size["samples"],
+                      epochs=1, prompts_per_step=size["prompts"], lr=COMPARE_LR, max_grad_norm=1.0,
+                      max_new_tokens=size["new"], bf16="no", checkpoint_every=0, eval_every=0, kl_samples=0, seed=0)
+    tr = OnlineTrainer(SequencePolicy(copy.deepcopy(model), tok), judge, game, cfg)
+    tr.step()  # warm-up
+    rows = [tr.step() for _ in range(iterations)]
+    sec = sum(r["seconds_per_iteration"] for r in rows) / iterations
+    gen_s = sum(r["seconds_generation"] for r in rows)
+    tokens = sum(r["tokens_per_second"] * r["seconds_generation"] for r in rows)
+    C, K = size["prompts"], size["samples"]
+    return {"seconds_per_iteration": sec, "generated_tokens_per_second": tokens / gen_s,
+            "tokens_per_iteration": tokens / iterations,
+            "pairs_per_iteration": C * K * (K - 1) / 2, "pairs_per_second": C * K * (K - 1) / 2 / sec,
+            "phases": {k: sum(r[f"seconds_{k}"] for r in rows) / iterations
+                       for k in ("generation", "scoring", "judging", "optimisation")}}
+
+
+def trl_available() -> str | None:
+    """``None`` if TRL's OnlineDPOTrainer imports, else why not (one line)."""
+    import os
+
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # OnlineDPOTrainer lives in trl.experimental
+    try:
+        from trl.experimental.online_dpo import OnlineDPOConfig, OnlineDPOTrainer  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - any import failure means: not comparable here
+        return f"TRL's OnlineDPOTrainer is not importable ({type(exc).__name__}: {exc}); pip install '.[bench]'"
+    return None
+
+
+def trl_online(size, iterations, setup=None):
+    """The same figures for TRL's ``OnlineDPOTrainer`` (one ``training_step`` = one iteration)."""
+    import copy
+    import tempfile
+    import warnings
+
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl.experimental.online_dpo import OnlineDPOConfig, OnlineDPOTrainer
+
+    from nashlab.llm_bridge.trainer import derive_seed
+
+    game, tok, model, judge = setup or _compare_setup(size)
+    C, K = size["prompts"], size["samples"]
+    index = {p: c for c, p in enumerate(game.prompts)}
+    bos = tok.bos_token + " "  # nashlab prompts start with BOS; TRL tokenizes without special tokens
+    calls = [0]
+
+    def game_reward(prompts, completions, **kw):
+        """Pair i is (completions[i], completions[i + B]): the judge's outcome o, reward o and 1 − o."""
+        B = len(prompts) // 2
+        ctx = [index[p[len(bos):]] for p in prompts[:B]]
+        calls[0] += 1
+        o = judge.compare(ctx, [game.prompts[c] for c in ctx], completions[:B], completions[B:],
+                          seed=derive_seed(0, calls[0]))
+        return o.tolist() + (1 - o).tolist()
+
+    times, gen = [], {"seconds": 0.0, "tokens": 0}
+
+    class Clock(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kw):
+            self.t = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            times.append(time.perf_counter() - self.t)
+
+    rows = [bos + p for p in game.prompts for _ in range(K // 2)]
+    with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        args = OnlineDPOConfig(output_dir=d, per_device_train_batch_size=len(rows), gradient_accumulation_steps=1,
+                               max_steps=iterations + 1, learning_rate=COMPARE_LR, lr_scheduler_type="constant",
+                               weight_decay=0.0, max_grad_norm=1.0, beta=[COMPARE_BETA], max_new_tokens=size["new"],
+                               temperature=1.0, top_p=1.0, top_k=0, gradient_checkpointing=False, use_cpu=True,
+                               bf16=False, report_to="none", save_strategy="no", logging_steps=10**6, seed=0,
+                               disable_tqdm=True, dataloader_num_workers=0)
+        trainer = OnlineDPOTrainer(model=copy.deepcopy(model), reward_funcs=game_reward, args=args,
+                                   train_dataset=Dataset.from_dict({"prompt": rows}), processing_class=tok,
+                                   callbacks=[Clock()])
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # its end-of-training dict would interleave with the table
+        generate = trainer._generate
+
+        def timed_generate(*a, **kw):
+            t = time.perf_counter()
+            out = generate(*a, **kw)
+            if times:  # after the warm-up step
+                gen["seconds"] += time.perf_counter() - t
+                gen["tokens"] += int(out[3].sum())  # completion_mask
+            return out
+        trainer._generate = timed_generate
+        trainer.train()
+    sec = sum(times[1:]) / len(times[1:])
+    return {"seconds_per_iteration": sec, "generated_tokens_per_second": gen["tokens"] / max(gen["seconds"], 1e-9),
+            "tokens_per_iteration": gen["tokens"] / iterations,
+            "pairs_per_iteration": C * K / 2, "pairs_per_second": C * K / 2 / sec}
+
+
+def compare_trl(sizes=None, rounds=3, iterations=5, threads=1, trl=True):
+    """Both loops on each size, alternating ``rounds`` times; medians and the ratio nashlab/TRL of s/iteration (per
+    round too). Without TRL (or ``trl=False``) only nashlab runs, and ``"trl"`` says why."""
+    import statistics
+
+    torch.set_num_threads(threads)
+    sizes = sizes or COMPARE_SIZES
+    missing = trl_available() if trl else "not requested"
+    out = {"threads": threads, "rounds": rounds, "iterations": iterations, "trl_missing": missing, "sizes": {}}
+    for name, size in sizes.items():
+        setup = _compare_setup(size)
+        runs = {"nashlab": [], "trl": []}
+        for r in range(rounds):
+            order = ["nashlab", "trl"] if r % 2 == 0 else ["trl", "nashlab"]
+            for who in order:
+                if who == "trl" and missing:
+                    continue
+                fn = nashlab_online if who == "nashlab" else trl_online
+                runs[who].append(fn(size, iterations, setup))
+        res = {"size": size, "params": sum(p.numel() for p in setup[2].parameters())}
+        for who, rs in runs.items():
+            if rs:
+                res[who] = {k: statistics.median(x[k] for x in rs)
+                            for k in ("seconds_per_iteration", "generated_tokens_per_second", "pairs_per_second",
+                                      "tokens_per_iteration")}
+                res[who]["pairs_per_second"] = rs[0]["pairs_per_iteration"] / res[who]["seconds_per_iteration"]
+                res[who]["all_seconds_per_iteration"] = [x["seconds_per_iteration"] for x in rs]
+        res["nashlab"]["phases"] = {k: statistics.median(x["phases"][k] for x in runs["nashlab"])
+                                    for k in runs["nashlab"][0]["phases"]}
+        if runs["trl"]:
+            res["ratio"] = res["nashlab"]["seconds_per_iteration"] / res["trl"]["seconds_per_iteration"]
+            res["ratio_per_round"] = [a["seconds_per_iteration"] / b["seconds_per_iteration"]
+                                      for a, b in zip(runs["nashlab"], runs["trl"])]
+        out["sizes"][name] = res
+    return out
+
+
+def print_compare(res) -> None:
+    import os
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"nashlab online loop (INPO) vs TRL OnlineDPOTrainer, CPU float32, {res['threads']} thread(s), "
+          f"{res['rounds']} alternating rounds × {res['iterations']} iterations, load average {load:.1f}")
+    if res["trl_missing"]:
+        print(f"  TRL part skipped: {res['trl_missing']}")
+    for name, r in res["sizes"].items():
+        sz = r["size"]
+        print(f"{name}: hidden {sz['hidden']}, {sz['layers']} layers ({r['params'] / 1e6:.1f}M params), "
+              f"{sz['prompts']} prompts × {sz['samples']} samples, {sz['new']} new tokens")
+        print(f"  {'':10s} {'s/iteration':>12s} {'gen tok/s':>10s} {'pairs/s':>9s} {'tokens/it':>10s}")
+        for who in ("nashlab", "trl"):
+            if who in r:
+                x = r[who]
+                print(f"  {who:10s} {x['seconds_per_iteration']:12.4f} {x['generated_tokens_per_second']:10.0f} "
+                      f"{x['pairs_per_second']:9.1f} {x['tokens_per_iteration']:10.0f}")
+        ph = r["nashlab"]["phases"]
+        print("  nashlab phases (s): " + ", ".join(f"{k} {v:.4f}" for k, v in ph.items()))
+        if "ratio" in r:
+            lo, hi = min(r["ratio_per_round"]), max(r["ratio_per_round"])
+            print(f"  ratio nashlab/TRL s/iteration: {r['ratio']:.2f}x (per round {lo:.2f}-{hi:.2f})")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--device", default=None, help="cuda or cpu (default: cuda if visible)")
     ap.add_argument("--compile", action="store_true", help="also time the torch.compile'd training step on CPU "
                     "(always on CUDA)")
+    ap.add_argument("--compare-trl", action="store_true", help="time nashlab's online loop against TRL's "
+                    "OnlineDPOTrainer at the two sizes of COMPARE_SIZES (CPU)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of --compare-trl")
+    ap.add_argument("--iterations", type=int, default=5, help="timed iterations per run of --compare-trl")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of --compare-trl")
     args = ap.parse_args(argv)
+    if args.compare_trl:
+        res = compare_trl(rounds=args.rounds, iterations=args.iterations, threads=args.threads)
+        print_compare(res)
+        if args.json:
+            print(json.dumps(res, default=str))
+        return 0
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     size = SIZES["cuda" if device.type == "cuda" else "cpu"]
     res = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",

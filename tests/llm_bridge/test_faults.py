@@ -14,9 +14,9 @@ import pytest
 from nashlab.experiments.cli import main
 from test_run_folder import SMALL
 
-#: 40 iterations (a batched iteration of this model takes ~0.05 s: the run must outlast the seeded delay), a checkpoint
+#: 60 iterations (a batched iteration of this model takes ~0.05 s: the run must outlast the seeded delay), a checkpoint
 #: every 2 (so a kill between checkpoints redoes an iteration, and odd rows are not evaluated).
-CONFIG = SMALL.replace("iterations = 2", "iterations = 40").replace("checkpoint_every = 1", "checkpoint_every = 2")
+CONFIG = SMALL.replace("iterations = 2", "iterations = 60").replace("checkpoint_every = 1", "checkpoint_every = 2")
 
 
 def _rows(path):
