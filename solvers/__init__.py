@@ -6,6 +6,8 @@ A solver is ``Solver(init, step)`` over an immutable :class:`SolverState` (``log
 ``step(state, feedback)`` takes a callable ``pi -> Pπ``. One module per rule (``mwu``, ``sppo``, ``inpo``,
 ``nash_md``, ``egpo``, ``nash_mp``, ``omwu``, ``mmd``, ``mnpo``, ``td_mnpo``), each with its closed form, factory and
 loss; the shared mirror-descent core is :mod:`.core`; metrics come from :mod:`nashlab.games`, never from a solver.
+Step-size schedules live in :mod:`.schedules`, estimators of the win-rate difference under sampled feedback in
+:mod:`.estimators` (tensor functions an LLM trainer calls as they are).
 """
 
 from .core import Solver, SolverState, mirror_loss, tabular_prox

@@ -5,7 +5,10 @@
 * :func:`sampled_feedback` — the unbiased estimate of :meth:`nashlab.games.PreferenceOracle.win_rates`: for every
   action ``y``, ``M`` opponents ``y'_m ~ π`` and Bernoulli(``P[y, y'_m]``) outcomes, ``ĝ_y = (1/M) Σ_m o_m``
   (``E ĝ = Pπ``, ``Var ĝ_y ≤ 1/(4M)``), whose sum is drawn as one ``Binomial(M, (Pπ)_y)``; one query = one
-  comparison, ``n·M`` per call per game; seeded by the oracle.
+  comparison, ``n·M`` per call per game; seeded by the oracle. Options (spec ``sampled:M,labels=…,estimator=…``):
+  ``labels=soft`` (the judge's probability instead of its verdict) and ``estimator=shared|reuse`` (one opponent set for
+  every action, fresh or the previous call's importance-weighted; see :data:`ESTIMATORS` and
+  :mod:`nashlab.solvers.estimators` for the variances). ``samples`` counts the opponents generated.
 
 Extra leading axes on ``pi`` broadcast against ``P``'s batch axes (n-player rules evaluate ``[N, ..., n]`` at once).
 """

@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 MODULES = ["core", "feedback", "registry", "mwu", "sppo", "inpo", "nash_md", "egpo", "nash_mp", "omwu", "mmd", "mnpo",
-           "td_mnpo", "losses", "solve", "policies"]
+           "td_mnpo", "losses", "solve", "policies", "schedules", "estimators"]
 
 
 @pytest.mark.parametrize("name", MODULES)
