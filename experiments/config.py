@@ -147,8 +147,8 @@ class Task:
 
     ``spec``/``ref``/``init`` are resolved (``{seed}`` substituted). ``eta = None`` means the solver's default.
     ``task_id`` is a hash of all of these, so a task is recognised across reruns whatever order it runs in.
-    ``schedule`` enters :meth:`params` (hence the id) only when it is not ``constant``, so the ids of constant-step tasks
-    are those of stores written before schedules existed, and such a store resumes.
+    ``schedule`` enters :meth:`params` (hence the id) only when it is not ``constant``, so the ids of constant-step
+    tasks are those of stores written before schedules existed, and such a store resumes.
     """
 
     game: str

@@ -14,9 +14,10 @@ A schedule is named by a spec string (one name everywhere: ``--schedule`` on the
 
   - β-regularised rules (egpo, nash-mp, inpo, mmd, nash-md, td-mnpo, mnpo, omwu with β > 0): ``η_t = η_0 / (1 +
     β η_0 t / 2)``, i.e. ``η_t ≈ 2/(βt)``. With the per-step contraction ``E[D_{t+1}] ≤ (1 − η_t β) E[D_t] + η_t² σ²``
-    (``D`` the KL, ``σ²`` the variance of the estimated win rates, the noise-ball recursion derived in
-    ``tests/solvers/test_solvers_noise.py``), the step ``2/(β(t + t_0))`` gives ``E[D_t] ≤ max(t_0 D_0, 4σ²/β²)/(t + t_0)``
-    by induction: ``O(1/t)`` without the log factor of ``1/(βt)`` (the classic strongly-convex SGD step).
+    (``D`` the KL, ``σ² ≤ 1/(8M)`` from the variance of the estimated win rates: the noise-ball recursion derived in
+    ``tests/solvers/test_solvers_noise.py``), the step ``2/(β(t + t_0))``, ``t_0 = 2/(βη_0)``, gives
+    ``E[D_t] ≤ max(t_0 D_0, 4σ²/β²)/(t + t_0)`` by induction: ``O(1/t)`` without the log factor of ``1/(βt)`` (the
+    classic strongly-convex SGD step).
   - Hedge rules (mwu, sppo; β = 0): ``inverse-sqrt-t``.
 
 Decreasing schedules never exceed ``η_0``, so a rule's step-size condition checked at ``η_0`` holds at every ``t``.

@@ -369,6 +369,7 @@ def _solve(game, solver: str, eta: float | None = None, beta: float | None = Non
     return SolveResult(
         policy=state.log_pi.exp().detach().cpu().numpy(),
         policy_avg=state.log_pi_avg.exp().detach().cpu().numpy(),
-        final=final, trace=trace, queries=int(fb.queries), samples=int(fb.samples), solver=solver, hparams=hparams, pi_star_beta=pi_star_np,
+        final=final, trace=trace, queries=int(fb.queries), samples=int(fb.samples), solver=solver, hparams=hparams,
+        pi_star_beta=pi_star_np,
         nash_unique=bool(nash_unique) if nash_unique.ndim == 0 else nash_unique,
     )
