@@ -66,7 +66,8 @@ def _quiet(fn):
     def wrapper(*args, **kwargs):
         from scipy.linalg import LinAlgWarning
 
-        with warnings.catch_warnings():
+        # 0/0 in a rejected candidate (e.g. a singular polish) is expected too: candidates are compared by their gap.
+        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
             warnings.simplefilter("ignore", LinAlgWarning)
             return fn(*args, **kwargs)
 
