@@ -6,7 +6,7 @@ it starts. The rules, as for the sweep store:
 - a fresh run refuses a folder that already holds a run (config, checkpoint or metrics), unless ``--overwrite``,
   which first deletes that run's files (so TensorBoard events and metrics of two runs never mix);
 - ``--resume`` continues only the same configuration, and names the first key that differs. The keys of
-  :data:`EXTENDABLE` may change (lengthen a run, change how often it saves); ``config.json`` is then updated for
+  :data:`EXTENDABLE` may change (lengthen a run, change how often it saves or evaluates); ``config.json`` is then updated for
   those keys only, as every other key is equal;
 - a resume of a run killed before its first checkpoint starts it again from iteration 0.
 """
@@ -25,7 +25,7 @@ CONFIG_FILE = "config.json"
 
 #: Dotted keys a resume may change. ``train.iterations`` not below the checkpoint's iteration, and not when
 #: ``train.lr_final`` is set (the learning-rate schedule is spread over the iterations).
-EXTENDABLE = ("train.iterations", "train.checkpoint_every")
+EXTENDABLE = ("train.iterations", "train.checkpoint_every", "train.eval_every")
 
 RUN_FILES = RUN_OUTPUTS + (CONFIG_FILE,)
 

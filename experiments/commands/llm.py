@@ -3,7 +3,9 @@
     nashlab llm train --config experiments/configs/llm_tiny.toml --solver egpo --out runs/tiny-egpo --json
 
 Progress goes to stderr; with ``--json`` the last stdout line is one JSON object with ``initial_duality_gap``,
-``final_duality_gap``, ``iterations``, ``tokens_per_second`` and the other final metrics. The rules of the ``--out``
+``final_duality_gap``, ``iterations``, ``tokens_per_second``, ``seconds_per_iteration`` (mean wall time of an
+iteration without its evaluation), ``phase_seconds`` (mean seconds per iteration in generation, scoring, judging,
+optimisation and evaluation) and the other final metrics. The rules of the ``--out``
 folder (no overwrite without ``--overwrite``, resume only the same config) are in
 :mod:`nashlab.llm_bridge.run_folder`.
 """
@@ -27,7 +29,8 @@ stdout (or, with --json, one JSON summary at the end).
 Without --out nothing is written: no metrics file, no checkpoint, and the run cannot be resumed.
 With --out DIR the folder gets config.json, metrics.csv, tb/ (TensorBoard) and checkpoint/:
   --resume     continue the run in DIR from its last checkpoint, with the same config; only
-               train.iterations and train.checkpoint_every may change (the first other differing key is named)
+               train.iterations, train.checkpoint_every and train.eval_every may change (the first other
+               differing key is named)
   --overwrite  delete the run in DIR first and start again
 A folder that already holds a run is never overwritten without --overwrite. Ctrl-C or SIGTERM stops the run
 with one line and a non-zero exit, keeping its last checkpoint.
@@ -95,7 +98,7 @@ def run(args) -> int:
 
     from nashlab.llm_bridge.config import build_run, load_config, resolved_config
     from nashlab.llm_bridge.run_folder import prepare
-    from nashlab.llm_bridge.trainer import OnlineTrainer
+    from nashlab.llm_bridge.trainer import PHASES_TIMED, OnlineTrainer
 
     if args.resume and not args.out:
         raise ValueError("--resume needs --out (the folder holding checkpoint/)")
@@ -134,6 +137,8 @@ def run(args) -> int:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
     first, last = history[0], history[-1]
     tps = [h["tokens_per_second"] for h in history[1:] if math.isfinite(h["tokens_per_second"])]
+    steps = [h for h in history[1:] if "seconds_per_iteration" in h]
+    mean = lambda k: sum(h[k] for h in steps) / len(steps) if steps else float("nan")  # noqa: E731
     summary = {
         "solver": r.train.solver, "hparams": trainer.hparams, "iterations": last["iteration"],
         "initial_duality_gap": first["duality_gap"], "final_duality_gap": last["duality_gap"],
@@ -143,6 +148,8 @@ def run(args) -> int:
         "final_win_rate_vs_ref": last["win_rate_vs_ref"], "final_kl_to_ref": last["kl_to_ref"],
         "final_other_mass": last["other_mass"], "final_pi": last["pi"],
         "tokens_per_second": sum(tps) / len(tps) if tps else float("nan"),
+        "seconds_per_iteration": mean("seconds_per_iteration"),
+        "phase_seconds": {k: mean(f"seconds_{k}") for k in PHASES_TIMED},
         "seconds": time.perf_counter() - t0, "device": str(trainer.accelerator.device), "out": args.out,
     }
     if args.json:

@@ -23,6 +23,10 @@ def test_tiny_config_halves_the_gap(capsys):
     assert d["iterations"] == 30 and d["solver"] == "inpo"
     assert d["final_duality_gap"] <= 0.5 * d["initial_duality_gap"], d
     assert d["tokens_per_second"] > 0
+    phases = d["phase_seconds"]
+    assert set(phases) == {"generation", "scoring", "judging", "optimisation", "evaluation"}
+    assert d["seconds_per_iteration"] > 0 and all(v >= 0 for v in phases.values())
+    assert sum(v for k, v in phases.items() if k != "evaluation") <= d["seconds_per_iteration"] + 1e-9
 
 
 def test_resume_through_the_cli(tmp_path, capsys):
