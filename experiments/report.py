@@ -173,7 +173,8 @@ def format_tables(tables: list[dict[str, Any]]) -> str:
 def format_queries_tables(tables: list[dict[str, Any]]) -> str:
     """Plain-text queries-to-target tables, one per (game, β)."""
     lines = []
-    head = f"{'#':>2}  {'solver':<9} {'feedback':<24} {'eta':>7} {'schedule':<14} {'queries→target':>15} " \
+    width = max([len(r["feedback"]) for tab in tables for r in tab["rows"]] + [8])
+    head = f"{'#':>2}  {'solver':<9} {'feedback':<{width}} {'eta':>7} {'schedule':<14} {'queries→target':>15} " \
            f"{'unit':<16} {'reached':>7}"
     for tab in tables:
         metric = tab["rows"][0]["gap_metric"] if tab["rows"] else ""
@@ -184,7 +185,7 @@ def format_queries_tables(tables: list[dict[str, Any]]) -> str:
             eta = "—" if r["eta"] is None else f"{r['eta']:.3g}"
             q = r["queries_to_target"]
             qs = "never" if math.isinf(q) else "—" if math.isnan(q) else f"{q:.4g}"
-            lines.append(f"{r['rank']:>2}  {r['solver']:<9} {r['feedback']:<24} {eta:>7} {r['schedule']:<14} "
+            lines.append(f"{r['rank']:>2}  {r['solver']:<9} {r['feedback']:<{width}} {eta:>7} {r['schedule']:<14} "
                          f"{qs:>15} {r['unit']:<16} {r['reached']:>3}/{r['seeds']:<3}")
         lines.append("")
     return "\n".join(lines)
