@@ -92,7 +92,7 @@ def _resolved_eta(t: dict) -> float | None:
 
 def _select(data: RunData, *, beta: float, game: str | None = None, feedback: str | None = None,
             multiplayer: bool = False) -> list[dict]:
-    """Tasks at β (and game / feedback kind), the first init only, each solver at its best η."""
+    """Tasks at β (and game / feedback kind), the first init only, each solver at its best (η, schedule)."""
     ts = [t for t in data.tasks if t["beta"] == beta and bool(t["players"]) == multiplayer
           and (game is None or t["game"] == game)
           and (feedback is None or t["feedback"].split(":")[0] == feedback)]
@@ -103,7 +103,8 @@ def _select(data: RunData, *, beta: float, game: str | None = None, feedback: st
     metric = "multiplayer_duality_gap" if multiplayer else gap_name(beta)
     by: dict[tuple, dict[Any, list]] = defaultdict(lambda: defaultdict(list))
     for t in ts:
-        by[(t["game"], t["solver"], t["feedback"])][t["eta"]].append(t)
+        # a variant is (η, schedule): pooling two schedules' seeds in one band would draw neither
+        by[(t["game"], t["solver"], t["feedback"])][(t["eta"], t.get("schedule", "constant"))].append(t)
     trace = data.trace(metric) if any(len(v) > 1 for v in by.values()) else {}
 
     def score(group: list[dict]) -> tuple[float, float]:
