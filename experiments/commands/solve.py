@@ -6,10 +6,15 @@ Examples::
     nashlab solve --game cyclic:n=5 --solver mnpo --players 4 --init random:seed=1 --eta 0.05 --iters 2000
     nashlab solve --game contextual:contexts=64 --solver egpo --beta 0.1 --policy mlp --iters 100
 
-With ``--json`` the last line of stdout is one JSON object: ``solver``, ``hparams``, ``queries``, ``policy`` (final
-last iterate), ``final`` (``duality_gap``, ``reg_duality_gap``, ``kl_to_nash`` and their ``avg_`` versions; for
-n-player rules ``multiplayer_duality_gap``), ``trace`` (the same metrics every ``--every`` iterations, at most ~1,000
-records) and ``nash_unique`` (false where the β = 0 game has a set of equilibria: ``kl_to_nash`` is then null).
+With ``--json`` the last line of stdout is one JSON object: ``solver``, ``hparams`` (with ``schedule``), ``queries``
+(judge queries: comparisons for sampled feedback, win-rate vectors for exact), ``samples`` (generated opponents),
+``policy`` (final last iterate), ``final`` (``duality_gap``, ``reg_duality_gap``, ``kl_to_nash`` and their ``avg_``
+versions; for n-player rules ``multiplayer_duality_gap``), ``trace`` (cumulative ``queries`` and ``samples`` and the
+same metrics every ``--every`` iterations, at most ~1,000 records) and ``nash_unique`` (false where the β = 0 game has
+a set of equilibria: ``kl_to_nash`` is then null).
+
+Sampled feedback: ``--feedback sampled:M,labels=soft,estimator=shared`` (see ``--help``); step sizes:
+``--schedule theory`` (``--eta`` is then η_0).
 """
 
 from __future__ import annotations

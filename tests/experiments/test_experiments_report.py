@@ -188,3 +188,37 @@ def test_queries_to_target_ranking_and_judge_queries_in_json(tmp_path, capsys):
     assert "--target must be a finite gap > 0" in capsys.readouterr().err
     assert main(["report", str(out), "--target", "1e-3"]) == 0
     assert "queries to reg_duality_gap ≤ 0.001" in capsys.readouterr().out
+
+
+def test_a_store_written_before_cost_traces_reports_and_resumes(tmp_path, capsys):
+    """A store in the earlier format (params without ``schedule``, no ``samples`` trace) is read as constant-step runs
+    with their judge queries, and ``nashlab run`` on it finds every task done (same ids, same config hash)."""
+    from nashlab.experiments.cli import main
+    from nashlab.experiments.config import parse_config
+    from nashlab.experiments.store import Store
+    from nashlab.experiments.tasks import run_batch
+
+    text = COST_TOML.replace('schedule = ["constant", "theory"]\n', "").replace(
+        ', "sampled:4,labels=soft,estimator=shared"', "").replace('solvers = ["egpo", "mmd"]', 'solvers = ["egpo"]')
+    cfg_path = tmp_path / "old.toml"
+    cfg_path.write_text(text)
+    cfg = parse_config(text)
+    tasks = expand(cfg)
+    out = tmp_path / "run"
+    with Store(out) as store:
+        assert store.bind_config(text, cfg.hash, str(cfg_path), "0.1.0")
+        rows = []
+        for i, t in enumerate(tasks):
+            (res,) = run_batch([t])
+            res["trace"].pop("samples")  # the earlier writer had no samples trace
+            params = t.params()
+            assert "schedule" not in params
+            rows.append((i, params, res))
+        store.write(rows)
+    assert main(["report", str(out), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {t["schedule"] for t in rep["tasks"]} == {"constant"}
+    assert all((t["judge_queries"] is None) == (t["feedback"] == "exact") for t in rep["tasks"])
+    assert main(["run", str(cfg_path), "--out", str(out), "--no-figs", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["ran"], summary["skipped"]) == (0, len(tasks)), summary
