@@ -90,3 +90,18 @@ def test_oracle_soft_labels_and_counts():
     c = o.opponent_counts(torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64).expand(50_000, 4), 10)
     assert torch.all(c.sum(-1) == 10) and torch.all(c >= 0)
     assert torch.allclose(c.mean(0), torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64), atol=0.05)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("spec", ["sampled:4,labels=soft", "sampled:4,estimator=shared", "sampled:4,estimator=reuse",
+                                  "sampled:100000,labels=soft"])
+def test_feedback_options_on_cuda(spec):
+    """Every feedback form runs on a CUDA device (its own generator), with the CPU's query and sample counts and a
+    gap of the same order (different random streams, so not equal numbers)."""
+    from nashlab.games import PreferenceGame
+
+    game = PreferenceGame(make_matrix("egpo", n=6, seed=1), np.full(6, 1 / 6), 0.1)
+    cpu = solve(game, "egpo", eta=0.5, iters=200, feedback=spec, schedule="theory")
+    gpu = solve(game, "egpo", eta=0.5, iters=200, feedback=spec, schedule="theory", device="cuda")
+    assert (gpu.queries, gpu.samples) == (cpu.queries, cpu.samples)
+    assert gpu.final["reg_duality_gap"] <= 10 * cpu.final["reg_duality_gap"] + 1e-3
