@@ -36,10 +36,11 @@ INTERRUPTIBLE_N = 1500
 #: of embedding:n=200,seed=2 and 1e2 of skew and hodge games at n = 1,000 (caught by certification, then re-solved).
 _DROP_RATIO = 1e4
 #: Largest game :func:`exact_nash` accepts: the interior-point method costs ~20–30 dense n × n factorisations,
-#: ~20–40 s at n = 3,000 on 2 cores, so ~10–20 minutes and 3 × n² × 8 bytes (2.4 GB) at n = 10,000.
+#: 9–10 s at n = 3,000 on 2 loaded cores (30 s for the slowest of 20 games), so ~6–20 minutes and 3 × n² × 8 bytes
+#: (2.4 GB) at n = 10,000.
 MAX_EXACT_N = 10_000
 #: Measured seconds of :func:`exact_nash` at n = 3,000 on 2 loaded cores, the base of the estimate in the refusal.
-_SECONDS_AT_3000 = 30.0
+_SECONDS_AT_3000 = 10.0
 
 
 @dataclass(frozen=True)
