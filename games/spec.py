@@ -46,13 +46,15 @@ import numpy as np
 from .contextual import ContextualGame, contextual_embedding
 from .datasets import load_real_data
 from .generators import GENERATORS, generator_params
+from .nash import MAX_EXACT_N
 from .preference import PreferenceGame, validate_beta, validate_policy, validate_seed
 
 #: File suffixes read as matrices / vectors.
 FILE_SUFFIXES = (".npy", ".json", ".csv")
-#: Largest ``n`` (and ``n × contexts``) a spec may ask a generator for: a dense ``[n, n]`` float64 matrix of this
-#: size is 3.2 GB; larger requests are refused with a ValueError instead of a MemoryError traceback.
-MAX_ACTIONS = 20_000
+#: Largest ``n`` (and ``n × contexts``) a spec may ask a generator for: the largest game whose exact equilibrium
+#: nashlab computes (every command that builds a game also computes its reference), refused before the matrix is built
+#: (a 12,000-action generator alone took 30 s before the solver refused it).
+MAX_ACTIONS = MAX_EXACT_N
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,10 @@ def condorcet_winner(P):
 
 
 def _cycles3_single(P: np.ndarray) -> int:
-    D = ((P - 0.5) > TIE_TOL).astype(np.int64)
-    return int(np.trace(D @ D @ D)) // 3
+    # float64, not int64: numpy's integer matmul bypasses BLAS (78 s at n = 2,000, against 0.2 s). Exact, since
+    # every entry of D² is at most n and trace(D³) at most n³ < 2**53 for any n that fits in memory.
+    D = ((P - 0.5) > TIE_TOL).astype(np.float64)
+    return int(round(float(np.einsum("ij,ji->", D @ D, D)))) // 3
 
 
 def cycles3(P):
