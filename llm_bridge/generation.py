@@ -2,11 +2,12 @@
 
 Two paths:
 
-* ``plain``: ``model.generate`` (the CPU default).
-* ``fast``: a hand-written decoding loop over a pre-allocated static KV cache whose one-token decode step is
-  ``torch.compile``-d with CUDA graphs (``mode="reduce-overhead"``); selected automatically on CUDA
-  (``path="auto"``). On CPU the same loop runs uncompiled with a dynamic cache, so its logic is tested here
-  (greedy decoding equals ``generate``'s; sampled first-token frequencies match the softmax).
+* ``fast`` (the default, ``path="auto"``): a hand-written decoding loop, batched over all prompts. On CUDA it runs
+  over a pre-allocated static KV cache whose one-token decode step is ``torch.compile``-d with CUDA graphs
+  (``mode="reduce-overhead"``); on CPU uncompiled with a dynamic cache, stopping once every row has ended, so its
+  logic is tested here (greedy decoding equals ``generate``'s; sampled first-token frequencies match the softmax).
+  Measured on CPU against one ``generate`` call of the same batch it is as fast or faster (``scripts/bench_llm.py``).
+* ``plain``: ``model.generate``, one call per prompt (the reference path).
 
 Sampling with temperature ``τ`` and nucleus ``p``: ``z ← logits/τ``; keep the smallest set of tokens whose
 probabilities sum to ≥ ``p`` (the most probable first); renormalise; sample. ``τ = 0`` is greedy.

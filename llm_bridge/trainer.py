@@ -99,7 +99,8 @@ class TrainConfig:
             of SPPO's square loss, whose ``½`` stands in for ``log Z``). Needs on-policy pairs (no
             ``pair_temperature`` / ``pair_top_p``).
         normalize_logprobs: length-normalised log-probs (SimPO/MNPO convention) instead of sums.
-        generation_path: ``"auto"``, ``"plain"`` or ``"fast"``.
+        generation_path: ``"auto"`` (= ``"fast"``: one batched decoding loop), ``"plain"`` (``model.generate`` per
+            prompt) or ``"fast"`` (:func:`~nashlab.llm_bridge.generation.sample_responses`).
         share_prompt: ``"auto"`` (default), ``true`` or ``false``: score a prompt's K responses by running the prompt
             once and repeating its KV cache (:func:`~nashlab.llm_bridge.policy.shared_prompt_logprobs`, one forward
             per prompt) instead of one padded batch of all prompts' responses (chunked by
@@ -284,10 +285,20 @@ def share_prompt_wins(prompt_lengths: Sequence[int], samples: int, response_leng
     """The rule ``share_prompt = "auto"`` applies: share a prompt's forward when that at least halves the token
     positions scored, ``Σ_c (P_c + K·L) ≤ ½ · C·K·(P_max + L)``.
 
-    The shared path runs one forward per prompt (plus one for its responses) against one padded forward for all of
-    them; measured on CPU (``scripts/bench_llm.py``), the per-forward overhead outweighs the saved positions unless
-    they are most of the work: prompts of 3 tokens with 3-token responses (K = 2 or 8) are 2–6× faster padded,
-    while long chat prompts with many samples score fewer positions shared.
+    The shared path runs two forwards per prompt (the prompt, then its K responses on the repeated cache) against
+    padded forwards over all prompts. Measured on CPU (1 thread, 8 prompts, random-init Llama, time shared / padded,
+    alternating runs), the rule picks the faster path in each case:
+
+    ===============  ======  ==  ========  =============  ===========
+    model            prompt  K   response  shared/padded  rule shares
+    ===============  ======  ==  ========  =============  ===========
+    256 × 4 layers   3       2   3         4.05           no
+    512 × 8 layers   3       8   32        0.98           no
+    256 × 4 layers   30      8   8         0.66           yes
+    256 × 4 layers   60      8   4         0.39           yes
+    512 × 8 layers   60      8   4         0.26           yes
+    256 × 4 layers   100     16  3         0.16           yes
+    ===============  ======  ==  ========  =============  ===========
     """
     C = len(prompt_lengths)
     shared = sum(prompt_lengths) + C * samples * response_length
