@@ -72,6 +72,13 @@ def _plain(parser: argparse.ArgumentParser) -> None:
                 _plain(sub)
 
 
+def one_line(msg, limit: int = 600) -> str:
+    """A message as one line: an embedded newline (a library's message may quote a file's text) would break the
+    contract that a refusal is exactly one stderr line; overlong quotes are cut."""
+    text = " ".join(str(msg).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -83,20 +90,21 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError, KeyError) as exc:
+    except (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, KeyError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"nashlab {args.command}: error: {msg}", file=sys.stderr)
+        print(f"nashlab {args.command}: error: {one_line(msg)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except RuntimeError as exc:
-        # A numerical routine that failed on valid input (e.g. an LP solver's status): one line, not a traceback.
-        print(f"nashlab {args.command}: failed: {exc}", file=sys.stderr)
-        return 1
     except BrokenPipeError:
         # `nashlab report DIR | head`: the reader left; silence the flush at exit as well.
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except (RuntimeError, OSError, MemoryError) as exc:
+        # A routine that failed on accepted input (an LP solver's status, a full disk, memory): one line, exit 1.
+        what = "out of memory" if isinstance(exc, MemoryError) else one_line(exc)
+        print(f"nashlab {args.command}: failed: {what}", file=sys.stderr)
+        return 1
     except _Terminated:
         print(f"nashlab {args.command}: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM

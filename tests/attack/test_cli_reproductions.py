@@ -182,3 +182,15 @@ def test_llm_help_describes_out():
         body = outcome.out.split("options:")[0]
         assert len(body.strip().splitlines()) >= 3, outcome.out  # a description, not the bare usage line
     assert "--overwrite" in outcome.out and "checkpoint" in outcome.out
+
+
+def test_a_store_row_that_is_not_utf8_is_refused_in_one_line(tmp_path, sweep_dir):
+    """Found by the campaign: SQLite's decode error quotes the damaged text, newlines and all."""
+    import shutil
+    import sqlite3
+
+    run = tmp_path / "run"
+    shutil.copytree(sweep_dir, run)
+    with sqlite3.connect(run / "results.sqlite") as con:
+        con.execute("UPDATE meta SET value = CAST(X'5b73776565705d0a69746572730aff0a' AS TEXT)")
+    refused(["report", run, "--json"], says="results.sqlite")
