@@ -83,15 +83,20 @@ def _row_key(t: dict[str, Any]) -> tuple:
     return (t["solver"], t["feedback"], t["eta"], t.get("schedule", "constant"), t["init"], t["policy"])
 
 
+def _by_game_and_row(tasks: list[dict[str, Any]]) -> list[tuple[tuple, dict[tuple, list]]]:
+    """Tasks grouped by (game, β), then by table row (:func:`_row_key`), games and β in order."""
+    groups: dict[tuple, dict[tuple, list]] = defaultdict(lambda: defaultdict(list))
+    for t in tasks:
+        groups[(t["game"], t["beta"])][_row_key(t)].append(t)
+    return sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1]))
+
+
 def queries_to_target(tasks: list[dict[str, Any]], target: float = DEFAULT_TARGET) -> list[dict[str, Any]]:
     """One table per (game, β): rows = (solver, feedback, η, schedule, init, policy) ranked by the median over seeds
     of the queries needed to reach ``gap ≤ target`` (``inf`` where more than half the seeds never reach it); sampled
     feedback (judge queries) first, then exact feedback (win-rate vectors)."""
-    groups: dict[tuple, dict[tuple, list]] = defaultdict(lambda: defaultdict(list))
-    for t in tasks:
-        groups[(t["game"], t["beta"])][_row_key(t)].append(t)
     tables = []
-    for (game, beta), rows in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+    for (game, beta), rows in _by_game_and_row(tasks):
         out_rows = []
         for (solver, fb, eta, schedule, init, policy), ts in rows.items():
             sampled = str(fb).startswith("sampled")
@@ -117,11 +122,8 @@ def queries_to_target(tasks: list[dict[str, Any]], target: float = DEFAULT_TARGE
 
 def rankings(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One table per (game, β): rows = (solver, feedback, η, init, policy), medians over seeds, best gap first."""
-    groups: dict[tuple, dict[tuple, list]] = defaultdict(lambda: defaultdict(list))
-    for t in tasks:
-        groups[(t["game"], t["beta"])][_row_key(t)].append(t)
     tables = []
-    for (game, beta), rows in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+    for (game, beta), rows in _by_game_and_row(tasks):
         out_rows = []
         for (solver, fb, eta, schedule, init, policy), ts in rows.items():
             resolved_eta = ts[0]["hparams"].get("eta", eta)

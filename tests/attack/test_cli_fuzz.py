@@ -285,6 +285,16 @@ def mutate_toml(text: str, draw) -> str:
     return text
 
 
+def attacked_config(data, base: str, path: Path) -> Path:
+    """``path`` holding ``base`` after one attacker's edit, or an empty file, or random bytes."""
+    how = data.draw(st.sampled_from(["mutate", "mutate", "mutate", "empty", "bytes"]), label="config")
+    if how == "mutate":
+        path.write_text(mutate_toml(base, data.draw))
+    else:
+        path.write_bytes(b"" if how == "empty" else data.draw(st.binary(min_size=1, max_size=100), label="bytes"))
+    return path
+
+
 def _sweep_base() -> str:
     text = (REPO / "tests/experiments/tiny.toml").read_text()
     text = re.sub(r"^iters = .*$", "iters = 10", text, flags=re.M)
@@ -296,12 +306,7 @@ def _sweep_base() -> str:
 @given(data=st.data())
 def test_run_fuzz(data):
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "sweep.toml"
-        how = data.draw(st.sampled_from(["mutate", "mutate", "mutate", "empty", "bytes"]), label="config")
-        if how == "mutate":
-            config.write_text(mutate_toml(_sweep_base(), data.draw))
-        else:
-            config.write_bytes(b"" if how == "empty" else data.draw(st.binary(min_size=1, max_size=100)))
+        config = attacked_config(data, _sweep_base(), Path(tmp) / "sweep.toml")
         argv = ["run", str(config), "--out", str(Path(tmp) / "out"), "--workers", "1", "--no-figs", "--no-progress",
                 "--json"]
         assert_clean(invoke(argv, limit=60))
@@ -320,12 +325,7 @@ def _llm_base() -> str:
 @given(data=st.data())
 def test_llm_train_fuzz(data):
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "llm.toml"
-        how = data.draw(st.sampled_from(["mutate", "mutate", "mutate", "empty", "bytes"]), label="config")
-        if how == "mutate":
-            config.write_text(mutate_toml(_llm_base(), data.draw))
-        else:
-            config.write_bytes(b"" if how == "empty" else data.draw(st.binary(min_size=1, max_size=100)))
+        config = attacked_config(data, _llm_base(), Path(tmp) / "llm.toml")
         argv = ["llm", "train", "--config", str(config), "--json", "--quiet"]
         if data.draw(st.booleans(), label="with out"):
             argv += ["--out", str(Path(tmp) / "out")]
