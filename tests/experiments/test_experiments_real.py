@@ -15,9 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("nashlab.solvers.solve")
-
-from nashlab.experiments.config import Task, expand, load_config  # noqa: E402
+from nashlab.experiments.config import Task, expand, load_config
 from nashlab.experiments.runner import run_sweep  # noqa: E402
 from nashlab.experiments.tasks import build_game, make_batches, run_batch  # noqa: E402
 
