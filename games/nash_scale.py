@@ -36,26 +36,33 @@ class _Ops:
     def clamp_min(self, x, lo):
         return x.clamp_min(lo) if self.torch else np.maximum(x, lo)
 
-    # On CPU a Python loop of scipy's LAPACK calls over the batch is the fastest measured: 256 solves of n = 100 took
-    # 25 ms, against 100 ms for numpy's batched solve and 50 ms for torch's (2 loaded cores).
+    # On CPU a Python loop of LAPACK's getrf/getrs over the batch, called directly, is the fastest measured: factor
+    # and solve of 256 systems of n = 100 in 18 ms (one BLAS thread), against 24-27 ms through scipy's lu_factor /
+    # lu_solve wrappers (their checks cost as much as the LU at this size) and 17 ms for numpy's batched solve,
+    # which would have to factor twice per interior-point iteration. ``K[b].T`` is Fortran-ordered ``K[b]ᵀ``: getrf
+    # factors it in place without a copy and getrs with ``trans=1`` solves ``K[b] x = rhs``.
     def factor(self, K):
-        """A solver for ``K x = b`` (batched) that factors ``K`` once (``K`` is overwritten)."""
+        """A solver for ``K x = b`` (batched) that factors ``K`` once (``K``, C-contiguous, is overwritten)."""
         if self.torch:
             LU, piv = self.xp.linalg.lu_factor(K)
             return lambda b: self.xp.linalg.lu_solve(LU, piv, b[..., None])[..., 0]
-        import scipy.linalg as sl
+        from scipy.linalg.lapack import dgetrf, dgetrs
 
-        lus = [sl.lu_factor(k, overwrite_a=True, check_finite=False) for k in K]
-        return lambda b: np.stack([sl.lu_solve(lu, x, check_finite=False) for lu, x in zip(lus, b)])
+        lus = [dgetrf(k.T, overwrite_a=1)[:2] for k in np.ascontiguousarray(K)]
+
+        def solve(b):
+            out = np.empty(b.shape)
+            for i, (lu, piv) in enumerate(lus):
+                out[i] = dgetrs(lu, piv, b[i], trans=1)[0]
+            return out
+
+        return solve
 
     def solve(self, K, b):
         """``K⁻¹ b`` per game (``K`` is overwritten)."""
         if self.torch:
             return self.xp.linalg.solve(K, b[..., None])[..., 0]
-        import scipy.linalg as sl
-
-        return np.stack([sl.lu_solve(sl.lu_factor(k, overwrite_a=True, check_finite=False), x, check_finite=False)
-                         for k, x in zip(K, b)])  # measured 25 % faster than scipy's solve at n = 1,000
+        return self.factor(K)(b)
 
 
 def _quiet(fn):
