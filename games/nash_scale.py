@@ -274,44 +274,51 @@ def newton_regularized(P, log_ref, beta: float, *, tol: float = 1e-13, step_tol:
     """
     ops = _Ops(P)
     xp = ops.xp
-    n = P.shape[-1]
-    idx = xp.arange(n)
 
     def lse(x):
         m = ops.amax(x)[..., None]
         return m + xp.log(xp.exp(x - m).sum(-1, keepdims=True))
 
-    def residual(log_pi):
-        F = log_pi - log_ref - (P @ xp.exp(log_pi)[..., None])[..., 0] / beta
+    def residual(P, log_ref, log_pi):
+        F = log_pi - log_ref - ops.mv(P, xp.exp(log_pi)) / beta
         return F - F.mean(-1, keepdims=True)
 
     def norm(F):
         return xp.sqrt((F * F).sum(-1))
 
+    log_ref = xp.broadcast_to(log_ref, P.shape[:-1])
     log_pi = log_ref - lse(log_ref)
-    F = residual(log_pi)
+    F = residual(P, log_ref, log_pi)
     fn = norm(F)
     conv = fn <= tol
+    # Only the games still moving are stepped: converged ones, and those whose line search failed (from the same
+    # point the same step fails again), cost nothing; the working set is gathered again only when it shrinks.
+    done = conv.clone() if ops.torch else conv.copy()
+    a, Pa, lra = None, P, log_ref
     for _ in range(max_iter):
-        if bool(conv.all()):
+        if bool(done.all()):
             break
-        pi = xp.exp(log_pi)
-        g = (P @ pi[..., None])[..., 0]
-        J = P - g[..., :, None]  # P(diag π − ππᵀ) = (P − (Pπ)1ᵀ) diag π, in two passes over n²
+        if a is None or bool(done[a].any()):  # gather the working set again only when it shrank
+            a = (~done).nonzero(as_tuple=True)[0] if ops.torch else np.flatnonzero(~done)
+            Pa, lra = (P, log_ref) if a.shape[0] == P.shape[0] else (P[a], log_ref[a])
+        la, Fa, fa = log_pi[a], F[a], fn[a]
+        pi = xp.exp(la)
+        g = ops.mv(Pa, pi)
+        J = Pa - g[..., :, None]  # P(diag π − ππᵀ) = (P − (Pπ)1ᵀ) diag π, in two passes over n²
         J *= pi[..., None, :] * (-1.0 / beta)
-        J[..., idx, idx] += 1.0
-        step = ops.solve(J, -F)
+        ops.diagonal(J)[...] += 1.0
+        step = ops.solve(J, -Fa)
         step = step - step.mean(-1, keepdims=True)
         small = ops.amax(step.abs() if ops.torch else np.abs(step)) <= step_tol
-        t = xp.ones_like(fn)
-        new_log, new_F, new_fn = log_pi, F, fn
-        pending = ~conv
-        for _ in range(30):  # backtracking per game; a game whose search fails keeps its point (and is retried)
-            cand = log_pi + t[..., None] * step
+        t = xp.ones_like(fa)
+        new_log, new_F, new_fn = la, Fa, fa
+        pending = xp.ones_like(small)
+        for _ in range(30):  # backtracking per game; a game whose search fails keeps its point
+            cand = la + t[..., None] * step
             cand = cand - lse(cand)
-            Fc = residual(cand)
+            Fc = residual(Pa, lra, cand)
             fc = norm(Fc)
-            ok = pending & ((fc < fn * (1 - 1e-4 * t)) | small)
+            ok = pending & ((fc < fa * (1 - 1e-4 * t)) | small)
             new_log = xp.where(ok[..., None], cand, new_log)
             new_F = xp.where(ok[..., None], Fc, new_F)
             new_fn = xp.where(ok, fc, new_fn)
@@ -319,9 +326,7 @@ def newton_regularized(P, log_ref, beta: float, *, tol: float = 1e-13, step_tol:
             if not bool(pending.any()):
                 break
             t = xp.where(pending, t * 0.5, t)
-        stalled = pending  # no decrease found
-        conv = conv | small | (new_fn <= tol)
-        log_pi, F, fn = new_log, new_F, new_fn
-        if bool((stalled | conv).all()):
-            break
+        log_pi[a], F[a], fn[a] = new_log, new_F, new_fn
+        conv[a] = small | (new_fn <= tol)
+        done[a] = conv[a] | pending  # pending: no decrease found
     return log_pi, fn, conv
