@@ -135,7 +135,8 @@ def sample_responses(policy, prompt_ids: Sequence[Sequence[int]], num_samples: i
     out: list[list[list[int]]] = []
     lps: list[torch.Tensor] | None = None if path == "plain" else []
     was_training = model.training
-    model.eval()
+    if was_training:  # eval() and train() each walk every module: skip both when the model is already in eval mode
+        model.eval()
     devices = [device] if device.type == "cuda" else []
     with torch.no_grad():
         if path == "plain":
@@ -153,7 +154,8 @@ def sample_responses(policy, prompt_ids: Sequence[Sequence[int]], num_samples: i
                                        return_logprobs=True)
                 out += [rows[c * num_samples:(c + 1) * num_samples] for c in range(len(chunk))]
                 lps += list(lp.cpu().view(len(chunk), num_samples))
-    model.train(was_training)
+    if was_training:
+        model.train()
     return (out, lps) if return_logprobs else out
 
 

@@ -435,6 +435,8 @@ class OnlineTrainer:
         opt = self._make_optimizer(model)
         self.model, self.optimizer = accelerator.prepare(model, opt)
         self.model.eval()
+        # unwrap once: accelerate's unwrap_model probes for DeepSpeed/FSDP on every call (~1 ms, twice an iteration)
+        self._unwrapped = accelerator.unwrap_model(self.model)
         # compiled views share the modules' parameters; checkpoints and sampling use the modules themselves
         compiled = lambda m: torch.compile(m, backend=COMPILE_BACKEND, dynamic=True)  # noqa: E731
         self._fit_model = compiled(self.model) if config.compile else self.model
@@ -473,7 +475,7 @@ class OnlineTrainer:
 
     @property
     def unwrapped(self):
-        return self.accelerator.unwrap_model(self.model)
+        return self._unwrapped
 
     def _scratch_model(self, state: dict):
         """A model holding a history state dict (built lazily, reused)."""
