@@ -116,7 +116,9 @@ def bench_batch(B: int = 256, n: int = 100, previous_sample: int = 32) -> dict:
     out = {"batch": B, "n": n}
     cases = (("exact", lambda m: exact_nash(m), nash._max_lottery_single),
              ("reg_0.01", lambda m: regularized_nash(m, beta=0.01),
-              lambda m: nash._reg_nash_single(m, ref, 0.01, 1e-13)))
+              lambda m: nash._reg_nash_single(m, ref, 0.01, 1e-13)),
+             ("reg_0.1", lambda m: regularized_nash(m, beta=0.1),
+              lambda m: nash._reg_nash_single(m, ref, 0.1, 1e-13)))
     for key, single, previous in cases:
         batched, pis = _timed(lambda: single(P))
         looped, _ = _timed(lambda: [single(m) for m in P])
@@ -171,7 +173,7 @@ def format_table(res: dict) -> str:
     lines.append("'>T': the peer hit the time limit; '—': not run (see --json)")
     if "batch" in res:
         b = res["batch"]
-        for key in ("exact", "reg_0.01"):
+        for key in ("exact", "reg_0.01", "reg_0.1"):
             e = b[key]
             lines.append(f"batch {b['batch']} × n={b['n']} ({key}): batched {e['batched_s']:.2f} s vs looped single "
                          f"calls {e['looped_s']:.2f} s → {e['speedup']:.1f}×; vs the previous single-game method "

@@ -81,7 +81,7 @@ def test_bench_equilibria_small_run_reports_every_peer():
     assert row["best_peer_s"] == min(row[p]["seconds"] for p in ("highs_simplex", "highs_ipm", "nashpy", "open_spiel"))
     assert row["reg_0.01"]["residual"] <= 1e-10 and row["dense_solve_s"] > 0
     table = nash_bench.format_table({**res, "batch": nash_bench.bench_batch(B=4, n=8, previous_sample=2)})
-    assert "simplex" in table and "batch 4 × n=8 (exact)" in table
+    assert "simplex" in table and "batch 4 × n=8 (exact)" in table and "batch 4 × n=8 (reg_0.1)" in table
 
 
 def test_bench_equilibria_cli_refuses_bad_sizes(capsys):
