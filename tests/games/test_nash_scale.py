@@ -70,6 +70,23 @@ def test_batched_equals_looped_contextual():
     assert (ce.duality_gap <= 1e-9).all() and (cr.residual <= 1e-10).all()
 
 
+def test_batch_with_games_finishing_at_different_steps_equals_looped():
+    """Newton and the interior point step only the games still moving: a game solved at the start (the uniform game
+    from the uniform reference) and one that needs several steps give each its single-game answer in one batch."""
+    n = 30
+    P = np.stack([np.full((n, n), 0.5), make_matrix("skew", n=n, seed=3), make_matrix("egpo", n=n, seed=4)])
+    for beta in (0.01, 0.1):
+        r, cr = regularized_nash(P, beta=beta, return_certificate=True)
+        for b in range(3):
+            np.testing.assert_allclose(r[b], regularized_nash(P[b], beta=beta), atol=1e-12)
+        assert (cr.residual <= 1e-10).all()
+    np.testing.assert_allclose(r[0], np.full(n, 1.0 / n), atol=1e-15)
+    e, ce = exact_nash(P[1:], return_certificate=True)
+    for b in range(2):
+        assert 2.0 * (P[b + 1] @ e[b]).max() - 1.0 <= 1e-9
+    assert (ce.duality_gap <= 1e-9).all()
+
+
 def test_torch_kernels_equal_numpy():
     """The kernels run on torch tensors (the GPU path) with the numpy results."""
     P = np.stack([make_matrix("embedding", n=30, seed=s) for s in range(6)])
