@@ -299,16 +299,24 @@ def _finish_panel(ax, title: str) -> None:
     for ln, x in zip(lines, xs):
         ln.set_markevery(_marker_indices(x, lo, hi, offset[id(ln)]))
     notes: list[str] = []
+    kinds_of: dict[tuple, list[str]] = {}  # the same rules coinciding as last and as average iterates: one note
     for group in groups:
         solvers, kinds = zip(*(_split_label(ln.get_label()) for ln in group))
         if len(set(kinds)) == 1 and len(set(solvers)) == len(solvers):  # "egpo ≡ inpo (average)"
-            note = " ≡ ".join(solvers) + (f" ({kinds[0]})" if kinds[0] else "")
+            kinds_of.setdefault(solvers, []).append(kinds[0])
         else:
             note = " ≡ ".join(ln.get_label() for ln in group)
-        if note not in notes:
-            notes.append(note)
+            if note not in notes:
+                notes.append(note)
+    for solvers, kinds in kinds_of.items():
+        kinds = sorted(set(kinds), key=lambda k: (k != "", k))
+        which = "last and average" if len(kinds) > 1 and "" in kinds else ", ".join(k for k in kinds if k)
+        notes.append(" ≡ ".join(solvers) + (f" ({which})" if which else ""))
     if notes:
-        title += "\n" + "\n".join(textwrap.wrap("; ".join(notes), 48))
+        # Wrapped to the panel's own width (≈ 9 title characters per inch), not the figure's: a long note in one
+        # panel of a grid ran into its neighbours.
+        inches = ax.get_position().width * ax.figure.get_figwidth()
+        title += "\n" + "\n".join(textwrap.wrap("; ".join(notes), max(20, int(inches * 9))))
     ax.set_title(title, fontsize=RC["axes.titlesize"])
 
 
