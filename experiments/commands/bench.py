@@ -18,7 +18,6 @@ n = 100 against a loop (about 10 minutes on 2 cores; ``--sizes 100,400`` for a q
 
 from __future__ import annotations
 
-import json
 import sys
 
 
@@ -52,7 +51,9 @@ def _run_equilibria(args) -> int:
     res = nash_bench.run(sizes, time_limit=args.time_limit,
                          progress=lambda msg: print(f"measuring {msg}", file=sys.stderr, flush=True))
     if args.json:
-        print(json.dumps(res))
+        from nashlab.experiments.json_output import emit_json
+
+        emit_json(res)
     else:
         print(nash_bench.format_table(res))
     return 0
@@ -69,7 +70,9 @@ def run(args) -> int:
     print("measuring (a minute) ...", file=sys.stderr)
     res = run_all(quick=args.quick, threads=args.threads or None)
     if args.json:
-        print(json.dumps(res))
+        from nashlab.experiments.json_output import emit_json
+
+        emit_json(res)
         return 0
     s, b, o, g = res["step_n400"], res["batch_1024x100"], res["openspiel_mmd_n400"], res["gpu"]
     print(f"torch threads: {res['torch_threads']}")

@@ -6,7 +6,6 @@ The store is only read, so DIR may be read-only (an archive, a shared mount); th
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -50,7 +49,9 @@ def run(args) -> int:
     _writable_folder(out, "" if args.figs_dir is not None else "; pass --figs-dir OUT to write them elsewhere")
     paths = write_figures(args.dir, workers=workers, figs_dir=out)
     if args.json:
-        print(json.dumps({"figures": [str(p) for p in paths]}))
+        from nashlab.experiments.json_output import emit_json
+
+        emit_json({"figures": [str(p) for p in paths]})
     else:
         for p in paths:
             print(p)

@@ -9,7 +9,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 
 from nashlab.experiments.cli import plain_help
 
@@ -54,7 +53,9 @@ def catalogue() -> dict:
 def run(args) -> int:
     cat = catalogue()
     if args.json:
-        print(json.dumps(cat))
+        from nashlab.experiments.json_output import emit_json
+
+        emit_json(cat)
         return 0
     print("Game generators (spec NAME:k=v,...; `nashlab nash --game SPEC` solves one):\n")
     for g in cat["generators"]:

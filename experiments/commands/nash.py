@@ -30,7 +30,6 @@ With ``--json`` the last stdout line is one JSON object:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 
@@ -241,6 +240,8 @@ def run(args) -> int:
                       f"{out['bootstrap']['resamples']} resampled comparison sets (per-item intervals: --json)")
             print(f"  solved in {seconds:.2f} s")
     else:
-        print(json.dumps(out, allow_nan=False))
+        from nashlab.experiments.json_output import emit_json
+
+        emit_json(out)
     sys.stdout.flush()
     return 0

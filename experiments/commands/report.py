@@ -4,8 +4,6 @@ where more than half the seeds never reach it)."""
 
 from __future__ import annotations
 
-import json
-
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("report", help="ranking tables of a run: final gap, iterations to 1e-3 / 1e-6, queries "
@@ -25,7 +23,9 @@ def run(args) -> int:
 
     target = check_target(args.target)
     if args.json:
-        print(json.dumps(report_json(args.dir, target), allow_nan=False))
+        from nashlab.experiments.json_output import emit_json
+
+        emit_json(report_json(args.dir, target))
     else:
         rep = build_report(args.dir, target)
         print(format_tables(rep["tables"]))

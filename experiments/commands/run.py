@@ -8,7 +8,6 @@ exit status is 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -74,7 +73,9 @@ def run(args) -> int:
         summary["figures"] = [str(p) for p in paths]
         print(f"{len(paths)} figure files -> {os.path.join(out, 'figs')}", file=sys.stderr)
     if args.json:
-        print(json.dumps(summary))
+        from nashlab.experiments.json_output import emit_json
+
+        emit_json(summary)
     else:
         print(f"results: {out}/results.sqlite   report: nashlab report {out}")
     return 0

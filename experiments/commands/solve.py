@@ -20,7 +20,6 @@ Sampled feedback: ``--feedback sampled:M,labels=soft,estimator=shared`` (see ``-
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 
@@ -74,20 +73,6 @@ def _count(text: str) -> int:
     return int(value)
 
 
-def _finite(x):
-    """JSON has no inf/NaN: NaN (an undefined metric, e.g. KL to a non-unique equilibrium) becomes null, ±inf a
-    string, so the line stays strict JSON."""
-    if isinstance(x, float) and x != x:
-        return None
-    if isinstance(x, float) and x in (float("inf"), float("-inf")):
-        return str(x)
-    if isinstance(x, list):
-        return [_finite(v) for v in x]
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    return x
-
-
 def _summary(value, unit: str = "game") -> str:
     """One line per metric: a number, or for a batch (one value per ``unit``, a context or a game) its mean and worst
     entry."""
@@ -139,7 +124,12 @@ def run(args) -> int:
     out = res.to_json()
     out["game"] = getattr(game, "name", None) or getattr(getattr(game, "game", None), "name", None)
     if args.json:
-        print(json.dumps(_finite(out), allow_nan=False))
+        from nashlab.experiments.json_output import emit_json
+
+        # initial: the metrics at iteration 0 (the trace's first record), with final's names; placed before final
+        initial = {k: res.trace[k][0] for k in res.final if res.trace.get(k)}
+        emit_json({**{k: v for k, v in out.items() if k not in ("final", "trace", "nash_unique", "game")},
+                   "initial": initial, **{k: out[k] for k in ("final", "trace", "nash_unique", "game")}})
     else:
         print(f"{res.solver} on {out['game']}  ({', '.join(f'{k}={v}' for k, v in res.hparams.items())})")
         for k, v in res.final.items():
