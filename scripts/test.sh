@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Fresh machine -> tests: create .venv if needed, install nashlab with its dev extra (torch pinned to the CPU 2.13.0
-# wheel), run the whole suite. pytest exits 5 when it collects no test; that fails here too.
+# Fresh machine -> tests: create .venv if needed, install nashlab with its dev extra (which holds the llm and openspiel
+# extras) at the versions of scripts/constraints.txt (torch 2.13.0, the CPU wheel where one lies on disk),
+# run the whole suite. pytest exits 5 when it collects no test; that fails here too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+.venv/bin/python -m pip install --quiet -c scripts/constraints.txt -e '.[dev]'
 exec .venv/bin/python -m pytest -q "$@"
