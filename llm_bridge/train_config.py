@@ -1,0 +1,193 @@
+"""The online loop's hyper-parameters, :class:`TrainConfig`, and their validation (one line naming the bad key).
+
+Re-exported by :mod:`nashlab.llm_bridge.trainer`, where it has always been imported from.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of the online loop (all validated in ``__post_init__``).
+
+    Attributes:
+        solver: rule name (``inpo``, ``sppo``, ``egpo``, ``nash-mp``, ``mnpo``, ``td-mnpo``, ``nash-md``, ...).
+        eta, beta: the rule's η, β (``None``: β from the game, η the solver's default).
+        solver_options: extra factory options (``num_players``, ``lam``, ``rho``).
+        iterations: online iterations ``T``.
+        samples_per_prompt: ``K ≥ 2``.
+        opponent_samples: ``M`` responses of the opponent per prompt (extragradient / mixture rules).
+        epochs: passes over an iteration's pairs per phase.
+        prompts_per_step: prompts (all their pairs) per optimizer step (global, over processes).
+        grad_accum: micro-batches per optimizer step.
+        optimizer: ``"adamw"`` or ``"sgd"``; lr, weight_decay, betas (AdamW), max_grad_norm (0 = no clipping).
+        lr_final: if set, the learning rate decays linearly over iterations from ``lr`` (iteration 0) to
+            ``lr_final`` (last iteration): a shrinking inexact step that damps the sampling noise of late iterations.
+        reset_optimizer: start every iteration's fit with a fresh optimizer state (Adam moments zeroed), as the
+            papers' iterative pipelines do (SPPO, INPO, MNPO: each iteration is a new training run from ``π_t``).
+            Moments carried across iterations act as heavy-ball momentum on the *game* dynamics, which rotates
+            iterates further around a cyclic game's equilibrium; off by default (EGPO's code carries them).
+        max_new_tokens, temperature, top_p: sampling of the policy (π is the model decoded this way; opponents
+            ``y''`` always come from it).
+        pair_temperature, pair_top_p: sampling of the K training responses when it should differ (an exploratory
+            pair distribution ρ, as EGPO's code samples its pairs at temperature 2); ``None``: the policy's.
+        extra_responses: texts added to every prompt's K responses (e.g. a game's move words), also part of ρ.
+            The loss's minimiser is the rule's step for any full-support pair distribution ρ, provided the targets
+            estimate ``g(y) − g(y')`` against on-policy opponents: whenever ρ ≠ π_t (either option set), the win
+            rates use ``opponent_samples`` fresh samples of π_t instead of the leave-one-out self-play estimate.
+        feedback: ``"sampled"`` (default: win rates estimated from judged samples, as above) or ``"exact"``: with
+            the known-Nash judge of the trainer's game, ``ĝ(y_i) = Σ_a P⁺[a(y_i), a] π_opp(a)`` from the opponent's
+            exact action distribution (the expectation of the sampled estimate; the tabular solvers' exact
+            feedback). The K training responses are still sampled; only the opponents' sampling noise is removed,
+            which separates a rule's last-iterate behaviour from estimation noise. Not for ``nash-md`` (its
+            token-level mixture has no exact action distribution here).
+        loss_form: ``"pairwise"`` (default: the rule's loss on all pairs ``i < j`` of a prompt's responses) or
+            ``"pointwise"``: each response's absolute log-probability is regressed on the rule's step,
+            ``(log π_θ(y) − a(y) − c·g(y) + log Ẑ)²`` (:meth:`SequenceLoss.pointwise`), with
+            ``Ẑ = (1/K) Σ_k e^{s(y_k)}`` over the K on-policy samples (extra responses are fitted but not in Ẑ). The
+            pairwise loss fixes only differences of sampled log-probs, so a large answer space lets fitting move mass
+            onto responses nobody sampled; the pointwise form pins the sampled responses' mass (the generalisation
+            of SPPO's square loss, whose ``½`` stands in for ``log Z``). Needs on-policy pairs (no
+            ``pair_temperature`` / ``pair_top_p``).
+        normalize_logprobs: length-normalised log-probs (SimPO/MNPO convention) instead of sums.
+        generation_path: ``"auto"`` (= ``"fast"``: one batched decoding loop), ``"plain"`` (``model.generate`` per
+            prompt) or ``"fast"`` (:func:`~nashlab.llm_bridge.generation.sample_responses`).
+        share_prompt: ``"auto"`` (default), ``true`` or ``false``: score a prompt's K responses by running the prompt
+            once and repeating its KV cache (:func:`~nashlab.llm_bridge.policy.shared_prompt_logprobs`, one forward
+            per prompt) instead of one padded batch of all prompts' responses (chunked by
+            :data:`SCORE_TOKEN_BUDGET` tokens). ``"auto"`` shares only where it wins, by :func:`share_prompt_wins`.
+            Single process only — under DDP the padded batch is used, as DDP expects one forward per backward.
+        bf16: ``"auto"`` (on CUDA), ``"yes"``, ``"no"``.
+        compile: score and train through ``torch.compile`` (inductor, dynamic shapes): the fit's forward and backward
+            and the π_t / π_ref anchor forwards. A GPU throughput option (``scripts/bench_llm.py`` times it); the
+            log-probs are those of the eager model up to float rounding.
+        kl_samples: fresh samples of the updated policy per prompt for the ``kl_to_ref`` estimate (their own seed
+            stream: they never change the training draws); ``None``: ``samples_per_prompt``; 0: not estimated (NaN).
+        seed: all randomness derives from it.
+        checkpoint_every: iterations between checkpoints (0: only at the end).
+        eval_every: iterations between evaluations (exact action distribution, its metrics, ``kl_to_ref``); iteration
+            0 and the last are always evaluated, other rows hold NaN there. ``None``: ``checkpoint_every``. With
+            ``feedback = "exact"`` every iteration is evaluated (the exact distribution is the feedback).
+    """
+
+    solver: str = "inpo"
+    eta: float | None = None
+    beta: float | None = None
+    solver_options: dict = field(default_factory=dict)
+    iterations: int = 10
+    samples_per_prompt: int = 8
+    opponent_samples: int = 8
+    epochs: int = 4
+    prompts_per_step: int = 4
+    grad_accum: int = 1
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    lr_final: float | None = None
+    reset_optimizer: bool = False
+    weight_decay: float = 0.0
+    adam_betas: tuple = (0.9, 0.999)
+    max_grad_norm: float = 1.0
+    max_new_tokens: int = 4
+    temperature: float = 1.0
+    top_p: float = 1.0
+    pair_temperature: float | None = None
+    pair_top_p: float | None = None
+    extra_responses: tuple = ()
+    feedback: str = "sampled"
+    loss_form: str = "pairwise"
+    normalize_logprobs: bool = False
+    generation_path: str = "auto"
+    share_prompt: bool | str = "auto"
+    bf16: str = "auto"
+    compile: bool = False
+    kl_samples: int | None = None
+    seed: int = 0
+    checkpoint_every: int = 1
+    eval_every: int | None = None
+
+    def __post_init__(self) -> None:
+        def pos_int(name, lo=1, hi=2**20):  # bounds far beyond any run: a typo (1e12) is refused, not run
+            v = getattr(self, name)
+            if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi):
+                raise ValueError(f"{name} must be an integer from {lo} to {hi}; got {v!r}")
+        for name, lo in [("iterations", 1), ("epochs", 1), ("prompts_per_step", 1), ("grad_accum", 1),
+                         ("checkpoint_every", 0)]:
+            pos_int(name, lo)
+        for name, lo in [("samples_per_prompt", 2), ("opponent_samples", 1), ("max_new_tokens", 1)]:
+            pos_int(name, lo, 2**16)
+        pos_int("seed", 0, 2**63 - 1)
+        if self.kl_samples is not None:
+            pos_int("kl_samples", 0, 2**16)
+        if self.eval_every is not None:
+            pos_int("eval_every", 0)
+        if not (isinstance(self.share_prompt, bool) or self.share_prompt == "auto"):
+            raise ValueError(f"share_prompt must be 'auto', true or false; got {self.share_prompt!r}")
+        for name in ("reset_optimizer", "normalize_logprobs", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false; got {getattr(self, name)!r}")
+        def number(name, lo=None, hi=None, strict=False, optional=False):
+            v = getattr(self, name)
+            if v is None and optional:
+                return
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            if ok and lo is not None:
+                ok = v > lo if strict else v >= lo
+            if ok and hi is not None:
+                ok = v <= hi
+            if not ok:
+                cond = (f" {'>' if strict else '≥'} {lo:g}" if lo is not None else "") + \
+                       (f" and ≤ {hi:g}" if hi is not None else "")
+                raise ValueError(f"{name} must be a finite number{cond}; got {v!r}")
+        number("lr", 0, strict=True)
+        number("lr_final", 0, strict=True, optional=True)
+        number("eta", 0, strict=True, optional=True)
+        number("beta", 0, optional=True)
+        number("weight_decay", 0)
+        number("max_grad_norm", 0)
+        number("temperature", 0, strict=True)
+        number("top_p", 0, 1, strict=True)
+        number("pair_temperature", 0, strict=True, optional=True)
+        number("pair_top_p", 0, 1, strict=True, optional=True)
+        if not (isinstance(self.solver, str) and self.solver):
+            raise ValueError(f"solver must be a solver name; got {self.solver!r}")
+        if not isinstance(self.solver_options, dict):
+            raise ValueError(f"solver_options must be a table; got {self.solver_options!r}")
+        if not (len(self.adam_betas) == 2 and all(isinstance(b, (int, float)) and not isinstance(b, bool)
+                                                  and 0 <= b < 1 for b in self.adam_betas)):
+            raise ValueError(f"adam_betas must be two numbers in [0, 1); got {list(self.adam_betas)!r}")
+        if not all(isinstance(x, str) and x for x in self.extra_responses):
+            raise ValueError(f"extra_responses must be a list of non-empty strings; got {list(self.extra_responses)!r}")
+        if self.generation_path not in ("auto", "plain", "fast"):
+            raise ValueError(f"generation_path must be 'auto', 'plain' or 'fast'; got {self.generation_path!r}")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ValueError(f"optimizer must be 'adamw' or 'sgd'; got {self.optimizer!r}")
+        if self.loss_form not in ("pairwise", "pointwise"):
+            raise ValueError(f"loss_form must be 'pairwise' or 'pointwise'; got {self.loss_form!r}")
+        if self.loss_form == "pointwise" and (self.pair_temperature not in (None, self.temperature)
+                                              or self.pair_top_p not in (None, self.top_p)):
+            raise ValueError("loss_form = 'pointwise' estimates log Z from on-policy samples; it cannot be combined "
+                             "with pair_temperature / pair_top_p")
+        if self.feedback not in ("sampled", "exact"):
+            raise ValueError(f"feedback must be 'sampled' or 'exact'; got {self.feedback!r}")
+        if self.bf16 not in ("auto", "yes", "no"):
+            raise ValueError(f"bf16 must be 'auto', 'yes' or 'no'; got {self.bf16!r}")
+        if self.prompts_per_step % self.grad_accum:
+            raise ValueError(f"prompts_per_step ({self.prompts_per_step}) must be divisible by grad_accum "
+                             f"({self.grad_accum})")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - valid)
+        if unknown:
+            raise ValueError(f"unknown train option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
+        d = dict(d)
+        for k in ("adam_betas", "extra_responses"):
+            if k in d:
+                if not isinstance(d[k], (list, tuple)):
+                    raise ValueError(f"{k} must be a list; got {d[k]!r}")
+                d[k] = tuple(d[k])
+        return cls(**d)
