@@ -94,6 +94,15 @@ def main(argv: list[str] | None = None) -> int:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"nashlab {args.command}: error: {one_line(msg)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except ImportError as exc:
+        # An optional package (the llm, openspiel, ray… extras) is missing: one line naming the extra to install.
+        from nashlab.extras import missing_extra
+
+        hint = missing_extra(exc)
+        if hint is None:
+            raise
+        print(f"nashlab {args.command}: error: {hint}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except BrokenPipeError:
         # `nashlab report DIR | head`: the reader left; silence the flush at exit as well.
         import os

@@ -30,8 +30,9 @@ INTEROP_TOL = 1e-9
 def _pyspiel():
     try:
         import pyspiel
-    except ImportError as exc:  # pragma: no cover - open_spiel is a runtime dependency
-        raise ValueError(f"OpenSpiel interop needs the open_spiel package ({exc})") from None
+    except ImportError as exc:  # pragma: no cover - the openspiel extra
+        raise ValueError(f"OpenSpiel interop needs open_spiel (not installed: {exc}): pip install 'nashlab[openspiel]'") \
+            from None
     return pyspiel
 
 
