@@ -18,6 +18,7 @@ Shapes: ``C`` contexts, ``d`` features, ``n`` actions.
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 
@@ -25,14 +26,22 @@ from .core import Solver, SolverState, Tensor, mirror_loss
 
 
 def make_mlp(d: int, n: int, hidden: int = 64, *, dtype=torch.float64, device="cpu", seed: int = 0) -> torch.nn.Module:
-    """``d -> hidden -> hidden -> n`` with tanh activations; the output layer starts at zero (so f_θ = 0)."""
-    gen_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    net = torch.nn.Sequential(
-        torch.nn.Linear(d, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, hidden), torch.nn.Tanh(),
-        torch.nn.Linear(hidden, n),
-    ).to(dtype=dtype, device=device)
-    torch.random.set_rng_state(gen_state)
+    """``d -> hidden -> hidden -> n`` with tanh activations; the output layer starts at zero (so f_θ = 0).
+
+    The hidden layers get ``torch.nn.Linear``'s default initialisation, ``W, b ~ U(−1/√fan_in, 1/√fan_in)``
+    (``kaiming_uniform_(a=√5)`` for ``W``), drawn on the CPU from a local ``torch.Generator`` seeded with ``seed``, in the
+    order ``nn.Linear`` draws them: the same numbers as ``torch.manual_seed(seed)`` followed by building the layers, but
+    the process's global RNG (CPU and CUDA) is neither read nor changed.
+    """
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    layers = [torch.nn.utils.skip_init(torch.nn.Linear, a, b) for a, b in ((d, hidden), (hidden, hidden), (hidden, n))]
+    with torch.no_grad():
+        for layer in layers:
+            torch.nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=gen)
+            bound = 1 / math.sqrt(layer.in_features) if layer.in_features > 0 else 0.0
+            torch.nn.init.uniform_(layer.bias, -bound, bound, generator=gen)
+    net = torch.nn.Sequential(layers[0], torch.nn.Tanh(), layers[1], torch.nn.Tanh(), layers[2]).to(dtype=dtype,
+                                                                                                     device=device)
     with torch.no_grad():
         net[-1].weight.zero_()
         net[-1].bias.zero_()
