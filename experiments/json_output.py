@@ -30,6 +30,10 @@ from typing import Any, TextIO
 #: Version of the JSON output contract. Raised when a key is removed or changes meaning; adding keys keeps it.
 SCHEMA_VERSION = 1
 
+#: Appended to every ``--json`` help string: the contract in one line.
+JSON_HELP = (f"; strict JSON with schema_version {SCHEMA_VERSION} and a warnings list (a NaN or infinite value is "
+             "written null and named there), see docs/json_output.md")
+
 #: At most this many indices are listed in the warning of an array with several non-finite entries.
 _MAX_LISTED = 3
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import sys
 
+from nashlab.experiments.json_output import JSON_HELP
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("bench", help="solver performance ratios (EGPO vs numpy floor, batch vs kernel floor, "
@@ -33,7 +35,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--quick", action="store_true", help="fewer repetitions (noisier)")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads during the run (default 1; 0 keeps "
                                                           "torch's default)")
-    p.add_argument("--json", action="store_true", help="print all figures as one JSON object on the last line")
+    p.add_argument("--json", action="store_true",
+                   help="print all figures as one JSON object on the last line" + JSON_HELP)
     p.set_defaults(func=run)
 
 

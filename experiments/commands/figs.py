@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+from nashlab.experiments.json_output import JSON_HELP
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("figs", help="draw the figures of a run (DIR/figs/*.png, *.pdf)",
@@ -17,7 +19,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("dir", help="run directory (holds results.sqlite)")
     p.add_argument("--figs-dir", default=None, metavar="OUT",
                    help="write the figures into OUT instead of DIR/figs (e.g. when DIR is read-only)")
-    p.add_argument("--json", action="store_true", help="print the written paths as JSON on the last line")
+    p.add_argument("--json", action="store_true", help="print the written paths as JSON on the last line" + JSON_HELP)
     p.add_argument("--workers", type=int, default=None, help="processes drawing figures (default: CPU cores, ≤ 4)")
     p.set_defaults(func=run)
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 
 from nashlab.experiments.cli import plain_help
+from nashlab.experiments.json_output import JSON_HELP
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("games", help="list game generators (with parameters and defaults) and spec forms",
                               description=plain_help(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line" + JSON_HELP)
     p.set_defaults(func=run)
 
 

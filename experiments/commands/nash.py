@@ -6,7 +6,8 @@ Examples::
     nashlab nash --game egpo:n=10,seed=3 --beta 0.05 --ref random:seed=1 --json
     nashlab nash --game experiments/examples/preferences.csv --json | tail -n 1 | jq .duality_gap
 
-With ``--json`` the last stdout line is one JSON object:
+With ``--json`` the last stdout line is one JSON object (docs/json_output.md: ``schema_version``, and ``warnings``
+naming each NaN or infinite value, written null):
 
 * ``policy`` — the equilibrium: the maximal lottery (LP) for β = 0, ``π*_β`` for β > 0 (list of floats; a list of
   lists for a batch / contextual game, one row per game);
@@ -34,6 +35,7 @@ import sys
 import warnings
 
 from nashlab.experiments.cli import plain_help
+from nashlab.experiments.json_output import JSON_HELP
 
 #: An action is "in the support" when its probability exceeds this (display and the ``support`` key only).
 SUPPORT_TOL = 1e-9
@@ -58,7 +60,7 @@ def add_parser(subparsers) -> None:
                         "the equilibrium's intervals (default 200, 0 = off); seeded by --bootstrap-seed (default 0)")
     p.add_argument("--bootstrap-seed", type=int, default=0, metavar="S",
                    help="seed of the bootstrap's resampling (default 0)")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line" + JSON_HELP)
     p.add_argument("--top", type=int, default=20, metavar="K",
                    help="largest probabilities to print per game in the text output (default 20)")
     p.set_defaults(func=run)

@@ -4,6 +4,8 @@ where more than half the seeds never reach it)."""
 
 from __future__ import annotations
 
+from nashlab.experiments.json_output import JSON_HELP
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("report", help="ranking tables of a run: final gap, iterations to 1e-3 / 1e-6, queries "
@@ -11,7 +13,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("dir", help="run directory (holds results.sqlite)")
     p.add_argument("--json", action="store_true",
                    help="print the report as one JSON object on the last line (its 'tasks' lists every task with "
-                        "its judge_queries; 'queries_to_target' ranks the rules)")
+                        "its judge_queries; 'queries_to_target' ranks the rules)" + JSON_HELP)
     p.add_argument("--target", default="1e-2",
                    help="target gap of the queries-to-target ranking (DG_β for β > 0, DG_0 at β = 0; default 1e-2)")
     p.set_defaults(func=run)

@@ -13,6 +13,8 @@ import signal
 import sys
 import threading
 
+from nashlab.experiments.json_output import JSON_HELP
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -31,7 +33,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-batch", action="store_true", help="run every task alone instead of stacking compatible ones")
     p.add_argument("--no-figs", action="store_true", help="do not draw the figures at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print a JSON summary as the last stdout line")
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last stdout line" + JSON_HELP)
     p.set_defaults(func=run)
 
 

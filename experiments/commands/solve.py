@@ -6,10 +6,12 @@ Examples::
     nashlab solve --game cyclic:n=5 --solver mnpo --players 4 --init random:seed=1 --eta 0.05 --iters 2000
     nashlab solve --game contextual:contexts=64 --solver egpo --beta 0.1 --policy mlp --iters 100
 
-With ``--json`` the last line of stdout is one JSON object: ``solver``, ``hparams`` (with ``schedule``), ``queries``
+With ``--json`` the last line of stdout is one JSON object (docs/json_output.md: ``schema_version``, and
+``warnings`` naming each NaN or infinite value, written null): ``solver``, ``hparams`` (with ``schedule``), ``queries``
 (judge queries: comparisons for sampled feedback, win-rate vectors for exact), ``samples`` (generated opponents),
-``policy`` (final last iterate), ``final`` (``duality_gap``, ``reg_duality_gap``, ``kl_to_nash`` and their ``avg_``
-versions; for n-player rules ``multiplayer_duality_gap``), ``trace`` (cumulative ``queries`` and ``samples`` and the
+``policy`` (final last iterate), ``initial`` and ``final`` (at iteration 0 and at the end: ``duality_gap``,
+``reg_duality_gap``, ``kl_to_nash`` and their ``avg_`` versions; for n-player rules ``multiplayer_duality_gap``),
+``trace`` (cumulative ``queries`` and ``samples`` and the
 same metrics every ``--every`` iterations, at most ~1,000 records) and ``nash_unique`` (false where the β = 0 game has
 a set of equilibria: ``kl_to_nash`` is then null).
 
@@ -24,6 +26,7 @@ import math
 import sys
 
 from nashlab.experiments.cli import plain_help
+from nashlab.experiments.json_output import JSON_HELP
 
 
 def add_parser(subparsers) -> None:
@@ -54,7 +57,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, default=None,
                    help="torch intra-op threads, 1 to 4 per CPU core (default: 1 for small CPU games)")
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
+    p.add_argument("--json", action="store_true",
+                   help="print the result as one JSON object on the last line" + JSON_HELP)
     p.set_defaults(func=run)
 
 
