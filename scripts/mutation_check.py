@@ -20,6 +20,7 @@ Usage (about 10 minutes on 2 cores for all mutants, one core at a time)::
     .venv/bin/python scripts/mutation_check.py --only M01 M07   # a few
     .venv/bin/python scripts/mutation_check.py --list           # the mutants, nothing run
     .venv/bin/python scripts/mutation_check.py --json out.json  # also write the results
+    .venv/bin/python scripts/mutation_check.py --ref HEAD       # the last commit, not the working tree
 
 Exit status: 0 when every mutant ran (killed or survived; the score is printed), 1 when a mutant was refused or the
 baseline failed, 2 on bad arguments.
@@ -166,8 +167,15 @@ MUTANTS = [
 ]
 
 
-def _copy_tree(dest: Path) -> None:
-    """The working tree's tracked and untracked, non-ignored files (what a commit of it would hold)."""
+def _copy_tree(dest: Path, ref: str | None) -> None:
+    """The working tree's tracked and untracked, non-ignored files (what a commit of it would hold), or the files of
+    the commit ``ref`` (``git archive``; stable while other sessions edit the working tree)."""
+    if ref is not None:
+        archive = subprocess.run(["git", "archive", "--format=tar", ref], cwd=REPO, capture_output=True)
+        if archive.returncode != 0:
+            raise SystemExit(f"mutation_check: git archive {ref}: {archive.stderr.decode().strip()}")
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+        return
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
                             capture_output=True).stdout.decode().split("\0")
     for rel in filter(None, listed):
@@ -209,7 +217,9 @@ def _pytest(copy: Path, env: dict, tests, timeout: float):
     except subprocess.TimeoutExpired:
         return "timeout", time.monotonic() - t0, ""
     lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
-    return ("passed" if proc.returncode == 0 else "failed"), time.monotonic() - t0, lines[-1] if lines else ""
+    # the first failing test (pytest's -ra summary line) and the totals
+    tail = " | ".join([ln for ln in lines if ln.startswith(("FAILED", "ERROR"))][:1] + lines[-1:])
+    return ("passed" if proc.returncode == 0 else "failed"), time.monotonic() - t0, tail
 
 
 def _refusal(m: Mutant, copy: Path) -> str | None:
@@ -230,6 +240,7 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="print the mutants and exit")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant's test run (default 300)")
     ap.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
+    ap.add_argument("--ref", metavar="COMMIT", help="mutate this commit's files instead of the working tree")
     ap.add_argument("--keep", action="store_true", help="keep the temporary copy (its path is printed)")
     args = ap.parse_args(argv)
 
@@ -251,7 +262,7 @@ def main(argv=None) -> int:
     copy = tmp / "repo"
     copy.mkdir()
     try:
-        _copy_tree(copy)
+        _copy_tree(copy, args.ref)
         env = _env(_package_links(copy))
         killers = (KILLERS,) if (copy / KILLERS).is_file() else ()
 
