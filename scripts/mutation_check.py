@@ -48,6 +48,12 @@ NASH = ("tests/games/test_nash.py",)
 SCALE = ("tests/games/test_nash_scale.py",)
 PREF = ("tests/games/test_preference.py",)
 ORACLE = ("tests/games/test_oracle.py",)
+#: Tests left out of every run: they time signals against child processes (Ctrl-C handling, not equilibrium maths)
+#: and failed once on the unmutated copy on a loaded machine.
+DESELECT = (
+    "tests/games/test_nash_scale.py::test_call_interruptible_keyboard_interrupt_kills_child",
+    "tests/games/test_nash_scale.py::test_ctrl_c_stops_a_long_exact_nash_cli",
+)
 
 
 @dataclass(frozen=True)
@@ -127,8 +133,7 @@ MUTANTS = [
     Mutant("M24", "games/nash_scale.py", "J *= pi[..., None, :] * (-1.0 / beta)", "J *= pi[..., None, :] * (1.0 / beta)",
            "flipped sign: the batched Newton Jacobian", SCALE),
     Mutant("M25", "games/nash_scale.py",
-           "out[b, s] = sl.solve(1.5 - P[b][np.ix_(s, s)], np.ones(s.size), overwrite_a=True, check_finite=False)",
-           "out[b, s] = sl.solve(1.0 - P[b][np.ix_(s, s)], np.ones(s.size), overwrite_a=True, check_finite=False)",
+           "K = np.asfortranarray(1.5 - P[b][s[:, None], s])", "K = np.asfortranarray(1.0 - P[b][s[:, None], s])",
            "wrong constant: the support polish solves (1 − P)z = 1 instead of (1.5 − P)z = 1", SCALE),
     # ---- games/preference.py: validation
     Mutant("M26", "games/preference.py", "    out = (arr < 0.0) | (arr > 1.0)\n", "    out = (arr < 0.0) | (arr > 1.5)\n",
@@ -211,6 +216,7 @@ def _env(pkgroot: Path) -> dict:
 def _pytest(copy: Path, env: dict, tests, timeout: float):
     """``(status, seconds, tail)``: status "passed", "failed" or "timeout"."""
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--no-header", *tests]
+    cmd += [f"--deselect={d}" for d in DESELECT]
     t0 = time.monotonic()
     try:
         proc = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
