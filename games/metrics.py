@@ -54,6 +54,22 @@ def win_rates(P, pi):
     return _out((P @ pi.unsqueeze(-1)).squeeze(-1), is_np)
 
 
+def expected_win_rate(P, pi, mu):
+    """Win probability of ``π`` against ``μ``: ``πᵀPμ = Σ_{y,y'} π(y) P[y, y'] μ(y')`` (``½`` when ``μ = π``).
+
+    Args:
+        P: ``[..., n, n]`` preference matrix.
+        pi, mu: ``[..., n]`` policies.
+
+    Returns:
+        ``[...]`` in ``[0, 1]``.
+
+    >>> round(expected_win_rate([[0.5, 1.0], [0.0, 0.5]], [1.0, 0.0], [0.5, 0.5]), 12)
+    0.75
+    """
+    (P, pi, mu), is_np = _to_torch(P, pi, mu)
+    return _out(torch.einsum("...i,...ij,...j->...", pi, P, mu), is_np)
+
 def kl(p, q):
     """``KL(p‖q) = Σ_y p(y) log(p(y)/q(y))`` over the last axis; ``[...]``, ≥ 0, +inf when ``q`` misses ``p``'s support."""
     (p, q), is_np = _to_torch(p, q)
