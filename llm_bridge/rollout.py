@@ -1,0 +1,225 @@
+"""Rollout: sampling, judging and the win-rate estimators (steps 2–3 of :mod:`nashlab.llm_bridge.trainer`).
+
+Every draw of iteration ``t`` is seeded from ``(seed, t, prompt, phase)`` (:func:`derive_seed`), so it does not depend
+on call order or on the process. Seed streams (``phase`` of the draw): ``0`` the K training responses; ``10·(p+1)``
+the opponents of phase ``p`` sampled from the current model; ``10·(p+1) + 30 + j`` those of history iterate ``j``;
+``20 + p`` the token-level mixture's; ``100 + p`` / ``200 + key`` the judge's pairwise / against-opponent queries;
+``300 + epoch`` the minibatch order; :data:`KL_SAMPLE_PHASE` the ``kl_to_ref`` samples.
+
+The estimate ``ĝ(y_i)`` of ``(Pπ_opp)(y_i)`` depends only on the opponent kind of the phase (:data:`ESTIMATORS`):
+
+* ``"t"`` (π_t): leave-one-out over the K self-play samples, ``ĝ(y_i) = (1/(K−1)) Σ_{k≠i} o(y_i ≻ y_k)``
+  (unbiased), or ``(1/M) Σ_m o(y_i ≻ y''_m)`` over M fresh samples of π_t when the pairs are not on-policy;
+* ``"half"`` (the current model: π_½ after an extragradient half step, π_t before it): M fresh samples of it;
+* ``"mixture"`` (π^μ): M samples of the token-level mixture ``softmax((1−ηβ) z_t + ηβ z_ref)``;
+* ``"players"`` (π_t and the past iterates π_{t−1}, …): the mean of the π_t estimate and of M samples of each
+  history iterate.
+
+With ``feedback = "exact"`` every kind reads the opponents' exact action distributions instead (:data:`EXACT`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .generation import sample_responses
+
+KL_SAMPLE_PHASE = 900  # seed stream of the kl_to_ref samples (training draws use phases < 100)
+
+
+def derive_seed(*ints: int) -> int:
+    """A 63-bit seed from a tuple of integers (``numpy.random.SeedSequence``), so draws are addressable by
+    ``(seed, iteration, prompt, phase)`` independently of call order and process."""
+    lo, hi = np.random.SeedSequence([int(i) & 0xFFFFFFFF for i in ints]).generate_state(2, np.uint32).tolist()
+    return (lo | (hi << 32)) & ((1 << 63) - 1)
+
+
+@dataclass
+class _Rollout:
+    """One prompt's samples: token lists, texts, anchor log-probs ``[K]`` and the leave-one-out win rates."""
+
+    context: int
+    responses: list
+    texts: list
+    anchors: dict = field(default_factory=dict)
+    win_rate: torch.Tensor | None = None
+    log_z: torch.Tensor | None = None
+
+
+def _judged(tr, rollouts: list[_Rollout], opponents: list, key: int) -> list[torch.Tensor]:
+    """``ĝ(y_i) = (1/M) Σ_m o(y_i ≻ y''_m)`` of every rollout against its prompt's M sampled opponent responses."""
+    return [tr._judge_against(r, [tr.policy.decode(o) for o in opp_r], phase=key)
+            for r, opp_r in zip(rollouts, opponents)]
+
+
+def _mean(estimates: list[list[torch.Tensor]], n: int) -> list[torch.Tensor]:
+    """The mean over opponents of per-opponent estimates (``estimates[j][i]``: opponent ``j``, rollout ``i``)."""
+    return [torch.stack([gj[i] for gj in estimates]).mean(0) for i in range(n)]
+
+
+def vs_current(tr, rollouts: list[_Rollout], phase: int) -> list[torch.Tensor]:
+    """``"half"``: M samples of the current model (π_½ after the half step; π_t before any parameter moved)."""
+    key = 10 * (phase + 1)
+    opp = tr._sample(tr.unwrapped, [r.context for r in rollouts], tr.config.opponent_samples, phase=key)
+    return _mean([_judged(tr, rollouts, opp, key)], len(rollouts))
+
+
+def vs_t(tr, rollouts: list[_Rollout], phase: int) -> list[torch.Tensor]:
+    """``"t"``: leave-one-out over the self-play samples when they are π_t's, else M fresh samples of π_t."""
+    if tr.on_policy_pairs:
+        return [tr._judge_pairs(r, phase) for r in rollouts]
+    return vs_current(tr, rollouts, phase)
+
+
+def vs_mixture(tr, rollouts: list[_Rollout], phase: int) -> list[torch.Tensor]:
+    """``"mixture"``: M samples of ``softmax((1−α) z_t + α z_ref)``, ``α = ηβ`` (Nash-MD's π^μ, token level)."""
+    key = 20 + phase
+    alpha = float(tr.hparams["eta"]) * float(tr.hparams["beta"])
+    opp = tr._sample(tr.unwrapped, [r.context for r in rollouts], tr.config.opponent_samples, phase=key,
+                     mixture_with=(tr.ref_model, alpha))
+    return _mean([_judged(tr, rollouts, opp, key)], len(rollouts))
+
+
+def vs_players(tr, rollouts: list[_Rollout], phase: int) -> list[torch.Tensor]:
+    """``"players"``: ``mean_j ĝ_j`` over π_t (the ``"t"`` estimate) and M samples of each history iterate
+    π_{t−1}, π_{t−2}, … (:attr:`OnlineTrainer.history_states`)."""
+    g = [tr._win_rates(rollouts, "t", phase)]
+    contexts = [r.context for r in rollouts]
+    for j, state in enumerate(tr.history_states):
+        key = 10 * (phase + 1) + 30 + j
+        opp = tr._sample(tr._scratch_model(state), contexts, tr.config.opponent_samples, phase=key)
+        g.append(_judged(tr, rollouts, opp, key))
+    return _mean(g, len(rollouts))
+
+
+#: opponent kind -> ``estimator(trainer, rollouts, phase)``, one ``[K]`` estimate of ``(Pπ_opp)(y_i)`` per rollout.
+ESTIMATORS: dict[str, Callable] = {"t": vs_t, "half": vs_current, "mixture": vs_mixture, "players": vs_players}
+
+#: opponent kind -> the ``[C, n+1]`` exact action distributions of its opponents (``feedback = "exact"``; the
+#: mixture has none and is refused when the trainer is built). Iterates before the start are π_0.
+EXACT: dict[str, Callable] = {
+    "t": lambda tr: [tr._exact_pi(tr.iteration)],
+    "half": lambda tr: [tr._exact_pi(tr.iteration)],  # π_½ during the extragradient re-estimate (``_half_pi``)
+    "players": lambda tr: [tr._exact_pi(max(tr.iteration - j, 0)) for j in range(1 + tr.histories)],
+}
+
+
+class RolloutMixin:
+    """The trainer's sampling and judging methods (mixed into :class:`~nashlab.llm_bridge.trainer.OnlineTrainer`)."""
+
+    @property
+    def on_policy_pairs(self) -> bool:
+        """The K training responses are samples of π_t itself (so leave-one-out win rates are valid)."""
+        c = self.config
+        return (c.pair_temperature in (None, c.temperature) and c.pair_top_p in (None, c.top_p)
+                and not c.extra_responses)
+
+    def _my_prompts(self, prompts: Sequence[int]) -> list[int]:
+        """This process's share of a global prompt list (strided)."""
+        return list(prompts)[self.rank::self.world]
+
+    def _sample(self, model, contexts: Sequence[int], num: int, phase: int, mixture_with=None,
+                temperature: float | None = None, top_p: float | None = None, with_logprobs: bool = False):
+        """``num`` responses per context in one batched call; row ``k`` of context ``x`` is drawn from the seed
+        ``(seed, iteration, x, phase)`` and ``k`` alone (:mod:`~nashlab.llm_bridge.generation`). With
+        ``with_logprobs``, also their ``[Σ num]`` log-probs under ``model`` from the decoding (length-normalised as
+        the config says)."""
+        c = self.config
+        temperature = c.temperature if temperature is None else temperature
+        top_p = c.top_p if top_p is None else top_p
+        if not contexts:
+            return []
+        seeds = [derive_seed(c.seed, self.iteration, ctx, phase) for ctx in contexts]
+        prompts = [self.prompt_ids[ctx] for ctx in contexts]
+        with self.clock("generation"):
+            if mixture_with is None:
+                out = sample_responses(self.policy, prompts, num, max_new_tokens=c.max_new_tokens,
+                                       temperature=temperature, top_p=top_p, seed=seeds, model=model,
+                                       path=c.generation_path, return_logprobs=with_logprobs)
+                if with_logprobs:
+                    out, lps = out
+            else:
+                from .generation import sample_mixture
+
+                out = sample_mixture(self.policy, prompts, num, model, mixture_with[0], mixture_with[1],
+                                     max_new_tokens=c.max_new_tokens, temperature=temperature, top_p=top_p,
+                                     seed=seeds)
+        if not self.clock.in_evaluation:
+            self._gen_tokens = getattr(self, "_gen_tokens", 0) + sum(len(r) for s in out for r in s)
+        if with_logprobs:
+            lp = torch.cat(lps)
+            if c.normalize_logprobs:
+                lp = lp / torch.tensor([len(r) for s in out for r in s], dtype=lp.dtype)
+            return out, lp
+        return out
+
+    def _judge_pairs(self, r: _Rollout, phase: int) -> torch.Tensor:
+        """Leave-one-out win rates ``ĝ(y_i) = mean_{k≠i} o(y_i ≻ y_k)`` from one query per unordered pair."""
+        K = len(r.texts)
+        iu = torch.triu_indices(K, K, 1)
+        prompt = self.game.prompts[r.context]
+        with self.clock("judging"):
+            o = self.judge.compare([r.context] * iu.shape[1], [prompt] * iu.shape[1], [r.texts[i] for i in iu[0]],
+                                   [r.texts[j] for j in iu[1]],
+                                   seed=derive_seed(self.config.seed, self.iteration, r.context, 100 + phase))
+        W = torch.zeros(K, K, dtype=torch.float64)
+        W[iu[0], iu[1]] = o.double()
+        W[iu[1], iu[0]] = 1.0 - o.double()
+        return W.sum(1) / (K - 1)
+
+    def _judge_against(self, r: _Rollout, opp_texts: list[str], phase: int) -> torch.Tensor:
+        """``ĝ(y_i) = (1/M) Σ_m o(y_i ≻ y''_m)``: every sample against every opponent response."""
+        K, M = len(r.texts), len(opp_texts)
+        ys = [r.texts[i] for i in range(K) for _ in range(M)]
+        yo = [opp_texts[m] for _ in range(K) for m in range(M)]
+        with self.clock("judging"):
+            o = self.judge.compare([r.context] * (K * M), [self.game.prompts[r.context]] * (K * M), ys, yo,
+                                   seed=derive_seed(self.config.seed, self.iteration, r.context, 200 + phase))
+        return o.double().reshape(K, M).mean(1)
+
+    def _share(self, rollouts: dict[int, _Rollout]) -> dict[int, _Rollout]:
+        """Every process's rollouts to every process (``gather_object``), so any process can take any prompt of a
+        minibatch; a no-op on one process."""
+        if self.world == 1:
+            return rollouts
+        from accelerate.utils import gather_object
+
+        mine = []
+        for r in rollouts.values():
+            r.anchors = {k: v.cpu() for k, v in r.anchors.items()}
+            r.win_rate = r.win_rate.cpu()
+            mine.append(r)
+        return {r.context: r for r in gather_object(mine)}
+
+    def _win_rates(self, rollouts: list[_Rollout], opponent: str, phase: int) -> list[torch.Tensor]:
+        """``[K]`` estimates of ``(Pπ_opp)(y_i)`` for the opponent kind ``opponent``, one per rollout, by its
+        estimator in :data:`ESTIMATORS` (or, with ``feedback = "exact"``, from :data:`EXACT`). Each draw is seeded by
+        ``(seed, iteration, prompt, phase, opponent)``; the opponents of all prompts are sampled in one batched call
+        per opponent model."""
+        if opponent not in ESTIMATORS:
+            raise ValueError(f"unknown opponent kind {opponent!r}; known: {', '.join(ESTIMATORS)}")
+        if self.config.feedback == "exact":
+            with self.clock("judging"):
+                return [self._exact_win_rates(r, opponent) for r in rollouts]
+        return ESTIMATORS[opponent](self, rollouts, phase)
+
+    def _exact_pi(self, iteration: int) -> torch.Tensor:
+        """``[C, n+1]`` exact action distribution of ``π_s`` for ``s ≤ t`` (recorded in :attr:`history` by
+        :meth:`evaluate`); during an extragradient half step, ``s = t`` means the current model ``π_½``."""
+        if iteration == self.iteration and self._half_pi is not None:
+            return self._half_pi
+        if iteration >= len(self.history):  # step() called without train(): π_t not evaluated yet
+            return self.game.exact_action_distribution(self.policy, self.unwrapped)
+        return torch.as_tensor(self.history[iteration]["pi"], dtype=torch.float64)
+
+    def _exact_win_rates(self, r: _Rollout, opponent: str) -> torch.Tensor:
+        """``g(y_i) = mean_opp Σ_a P⁺[c, a(y_i), a] π_opp(c, a)`` (``feedback = "exact"``)."""
+        pis = EXACT[opponent](self)
+        Pa = torch.as_tensor(self.game.P_aug, dtype=torch.float64)
+        Pa = Pa[r.context] if Pa.ndim == 3 else Pa
+        acts = torch.tensor([self.game.parse(x) for x in r.texts], dtype=torch.long)
+        return torch.stack([Pa[acts] @ pi[r.context] for pi in pis]).mean(0)
