@@ -21,13 +21,13 @@
 from .generation import sample_mixture, sample_responses
 from .judges import Judge, KnownNashJudge, RewardModelJudge
 from .language_game import LanguageGame, augment, cyclic_language_game, first_word, sampled_action_distribution
-from .losses import PHASES, SequenceLoss, make_sequence_loss
+from .losses import SequenceLoss, make_sequence_loss
 from .policy import SequenceBatch, SequencePolicy, collate, load_policy, sequence_logprobs, shared_prompt_logprobs
 from .tokenizer import tiny_causal_lm, word_tokenizer
 from .trainer import OnlineTrainer, TrainConfig
 
 __all__ = [
-    "PHASES", "Judge", "KnownNashJudge", "LanguageGame", "OnlineTrainer", "RewardModelJudge", "SequenceBatch",
+    "Judge", "KnownNashJudge", "LanguageGame", "OnlineTrainer", "RewardModelJudge", "SequenceBatch",
     "SequenceLoss", "SequencePolicy", "TrainConfig", "augment", "collate", "cyclic_language_game", "first_word",
     "load_policy", "make_sequence_loss", "sample_mixture", "sample_responses", "sampled_action_distribution",
     "sequence_logprobs", "shared_prompt_logprobs", "tiny_causal_lm", "word_tokenizer",

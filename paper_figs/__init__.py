@@ -11,10 +11,10 @@ from .figures import (
     fig_multiplayer_gap,
     write_figures,
 )
-from .rates import RATES, contraction
+from .rates import contraction
 from .style import SOLVER_COLORS, solver_color
 
 __all__ = [
-    "RATES", "SOLVER_COLORS", "RunData", "all_figures", "contraction", "fig_gap_vs_iterations", "fig_gap_vs_queries",
+    "SOLVER_COLORS", "RunData", "all_figures", "contraction", "fig_gap_vs_iterations", "fig_gap_vs_queries",
     "fig_kl_rates", "fig_last_vs_average", "fig_multiplayer_gap", "solver_color", "write_figures",
 ]

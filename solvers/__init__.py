@@ -2,7 +2,8 @@
 
     from nashlab.solvers import SOLVERS, make_solver, exact_feedback, sampled_feedback, solve, get_loss
 
-A solver is ``Solver(init, step)`` over an immutable :class:`SolverState` (``log_pi``, ``log_pi_avg``, ``t``, …);
+Each rule is declared once, as data (:class:`Rule`, :mod:`.rule`), and its batched tabular step, its loss and its
+LLM realisation are derived from the declaration. A solver is ``Solver(init, step)`` over an immutable :class:`SolverState` (``log_pi``, ``log_pi_avg``, ``t``, …);
 ``step(state, feedback)`` takes a callable ``pi -> Pπ``. One module per rule (``mwu``, ``sppo``, ``inpo``,
 ``nash_md``, ``egpo``, ``nash_mp``, ``omwu``, ``mmd``, ``mnpo``, ``td_mnpo``), each with its closed form, factory and
 loss; the shared mirror-descent core is :mod:`.core`; metrics come from :mod:`nashlab.games`, never from a solver.
@@ -12,10 +13,12 @@ Step-size schedules live in :mod:`.schedules`, estimators of the win-rate differ
 
 from .core import Solver, SolverState, mirror_loss, tabular_prox
 from .feedback import ExactFeedback, SampledFeedback, exact_feedback, sampled_feedback
-from .registry import SOLVERS, SolverSpec, get_loss, make_solver
+from .registry import RULES, SOLVERS, get_loss, load_rule, make_solver
+from .rule import Claim, Option, Phase, Rule, RuleLoss, RuleState, anchor, opponent
 from .solve import SolveResult, solve
 
 __all__ = [
-    "SOLVERS", "ExactFeedback", "SampledFeedback", "SolveResult", "Solver", "SolverSpec", "SolverState",
-    "exact_feedback", "get_loss", "make_solver", "mirror_loss", "sampled_feedback", "solve", "tabular_prox",
+    "Claim", "ExactFeedback", "Option", "Phase", "RULES", "Rule", "RuleLoss", "RuleState", "SOLVERS",
+    "SampledFeedback", "SolveResult", "Solver", "SolverState", "anchor", "exact_feedback", "get_loss", "load_rule",
+    "make_solver", "mirror_loss", "opponent", "sampled_feedback", "solve", "tabular_prox",
 ]

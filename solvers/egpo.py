@@ -36,87 +36,18 @@ True
 
 from __future__ import annotations
 
-import torch
+from .inpo import OMD_ANCHORS
+from .rule import Claim, Phase, Rule, opponent
 
-from .core import Solver, SolverState, Tensor, advance, check_nonnegative, check_positive, init_state, mirror_loss
-from .core import tabular_prox
-
-DEFAULT_ETA = 0.8
-DEFAULT_BETA = 0.01
-
-
-def max_eta(beta: float) -> float:
-    """The step-size limit ``1/(β + 1)``."""
-    return 1.0 / (beta + 1.0)
-
-
-def omd_anchor(log_pi: Tensor, log_pi_ref: Tensor, eta: float, beta: float) -> Tensor:
-    """``(1−ηβ)ℓ + ηβ ℓ_ref`` (the linearised-KL anchor shared by INPO, EGPO and Nash-MD's mixture)."""
-    eb = eta * beta
-    if eb == 0.0:
-        return log_pi
-    return torch.lerp(log_pi, log_pi_ref, eb)  # one fused kernel: ℓ + ηβ(ℓ_ref − ℓ)
-
-
-def egpo_step(log_pi: Tensor, log_pi_ref: Tensor, feedback, eta: float, beta: float, prox=tabular_prox):
-    """One EGPO step. Returns ``(log π_{t+1}, log π_½)``, both ``[..., n]`` and normalised.
-
-    Args:
-        log_pi: ``[..., n]`` ℓ_t.
-        log_pi_ref: ``[..., n]`` ℓ_ref.
-        feedback: ``pi -> Pπ``.
-        eta, beta: η, β.
-        prox: how a mirror step is realised (closed form by default).
-    """
-    anchor = omd_anchor(log_pi, log_pi_ref, eta, beta)
-    # 1) half step with g(π_t)
-    log_pi_half = prox(anchor, eta, feedback(log_pi.exp()))
-    # 2) full step from π_t with g(π_½)
-    log_pi_next = prox(anchor, eta, feedback(log_pi_half.exp()))
-    return log_pi_next, log_pi_half
-
-
-def egpo_loss(log_pi_theta_y: Tensor, log_pi_theta_yp: Tensor, *, log_pi_ref_y: Tensor, log_pi_ref_yp: Tensor,
-              log_pi_t_y: Tensor, log_pi_t_yp: Tensor, target: Tensor, eta: float, beta: float,
-              reduction: str = "mean") -> Tensor:
-    """The online-IPO loss of one EGPO half step (the same loss as INPO's):
-
-        E[(Δlog π_θ − ηβ Δlog π_ref − (1−ηβ) Δlog π_t − η·target)²],   Δf = f(y) − f(y')
-
-    ``target`` estimates ``P(y ≻ π_opp) − P(y' ≻ π_opp)``: ``π_opp = π_t`` in the half step, ``π_opp = π_½`` in the
-    full step (θ restored to θ_t in between; both steps anchor at π_t). The EGPO code's loss
-    ``(Δlog π_θ/π_ref − (p̂(y≻y'') − p̂(y'≻y''))/β)²`` has, at θ = θ_t, residual ``1/(ηβ)`` times this one's; its one
-    SGD step of size ``lr`` on tabular logits is the closed-form step with ``ηβ = 4·lr/n``. Minimiser of this loss over
-    free logits: the closed-form half step
-    (``tests/solvers/test_solvers_loss_step.py``).
-
-    Args (all ``[B]``): log-probs of y and y' under π_θ (trained), π_ref, π_t (snapshot); ``target``.
-        eta, beta: η, β. reduction: ``"mean"`` or ``"none"``.
-    """
-    a_y = omd_anchor(log_pi_t_y, log_pi_ref_y, eta, beta)
-    a_yp = omd_anchor(log_pi_t_yp, log_pi_ref_yp, eta, beta)
-    return mirror_loss(log_pi_theta_y, log_pi_theta_yp, a_y, a_yp, target, eta, reduction=reduction)
-
-
-def egpo(eta: float | None = None, beta: float | None = None) -> Solver:
-    """EGPO solver factory.
-
-    Args:
-        eta: η with ``0 < η ≤ 1/(β+1)`` (default 0.8).
-        beta: β ≥ 0 (default 0.01).
-
-    Raises:
-        ValueError: naming the violated condition.
-    """
-    beta = check_nonnegative(DEFAULT_BETA if beta is None else beta, "beta")
-    eta = check_positive(DEFAULT_ETA if eta is None else eta, "eta", upper=max_eta(beta),
-                         upper_text="the EGPO step-size condition eta ≤ 1/(beta + 1)")
-
-    def init(log_pi_ref, log_pi0=None) -> SolverState:
-        return init_state(log_pi_ref, log_pi0)
-
-    def step(state: SolverState, feedback, prox=tabular_prox) -> SolverState:
-        log_pi_next, _ = egpo_step(state.log_pi, state.log_pi_ref, feedback, eta, beta, prox)
-        return advance(state, log_pi_next)
-
-    return Solver("egpo", init, step, {"eta": eta, "beta": beta}, egpo_loss)
+RULE = Rule(
+    name="egpo",
+    update="ℓ_½ = (1−ηβ)ℓ + ηβ ℓ_ref + η Pπ, ℓ' = (1−ηβ)ℓ + ηβ ℓ_ref + η Pπ_½",
+    fixed_point="π*_β",
+    paper="Zhou, Fazel, Du, arXiv 2503.08942 (COLM 2025)",
+    phases=(Phase(anchors=OMD_ANCHORS, step=lambda hp: hp["eta"], opponents=(opponent("iterate"),)),
+            Phase(anchors=OMD_ANCHORS, step=lambda hp: hp["eta"], opponents=(opponent("half"),))),
+    claim=Claim("linear", "KL(π*_β‖π_t) ≤ (1−ηβ)^t KL(π*_β‖π_0) (Cen, Wei, Chi 2021, arXiv 2105.15186, PU method)",
+                rate=lambda hp: 1.0 - hp["eta"] * hp["beta"]),
+    eta_default=0.8, beta_default=0.01,
+    eta_max=lambda hp: 1.0 / (hp["beta"] + 1.0), eta_max_text="the EGPO step-size condition eta ≤ 1/(beta + 1)",
+)

@@ -88,10 +88,22 @@ class SampledFeedback:
         self.calls = 0
         self.samples = 0
         self._held = None  # reuse: (opponent counts, the policy they were drawn from)
+        self.initial_state = self.get_state()
 
     @property
     def queries(self) -> int:
         return self.oracle.queries
+
+    def get_state(self) -> tuple:
+        """The random state: the oracle's generator state and the draws held for ``reuse`` (a solver keeps it in its
+        state, so that its ``step`` is pure under sampled feedback too)."""
+        return (self.oracle.generator.get_state(), self._held)
+
+    def set_state(self, state: tuple) -> None:
+        """Restore a state from :meth:`get_state` (the next draws repeat those that followed it)."""
+        gen, held = state
+        self.oracle.generator.set_state(gen)
+        self._held = held
 
     def __call__(self, pi: Tensor) -> Tensor:
         self.calls += 1

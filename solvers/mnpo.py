@@ -26,74 +26,20 @@ to an O(η) term (derived).
 
 from __future__ import annotations
 
-import torch
+import math
 
-from .core import Solver, SolverState, Tensor, advance, check_nonnegative, check_positive, init_state, mirror_loss
-from .core import check_players, tabular_prox
+from .rule import Claim, Phase, Rule, anchor, opponent, players_option
 
-DEFAULT_ETA = 0.1
-DEFAULT_BETA = 0.0
-DEFAULT_PLAYERS = 3
-
-
-def others_mean(x: Tensor) -> Tensor:
-    """``[..., N, n] -> [..., N, n]``: row i is ``(1/(N−1)) Σ_{j≠i} x_j``."""
-    N = x.shape[-2]
-    return (x.sum(-2, keepdim=True) - x) / (N - 1)
-
-
-def player_feedback(feedback, log_pi: Tensor) -> Tensor:
-    """``Pπ_j`` for every player: ``[..., N, n]`` (the player axis is moved first so it broadcasts against P)."""
-    pis = log_pi.exp().movedim(-2, 0)  # (N, ..., n)
-    return feedback(pis).movedim(0, -2)  # (..., N, n)
-
-
-def mnpo_step(log_pi: Tensor, g: Tensor, eta: float) -> Tensor:
-    """``ℓ_i' = log_softmax(mean_{j≠i} ℓ_j + η mean_{j≠i} g_j)``; ``log_pi``, ``g``: ``[..., N, n]``."""
-    return torch.log_softmax(others_mean(log_pi) + eta * others_mean(g), dim=-1)
-
-
-def mnpo_loss(log_pi_theta_y: Tensor, log_pi_theta_yp: Tensor, *, log_pi_opp_y: Tensor, log_pi_opp_yp: Tensor,
-              target: Tensor, eta: float, reduction: str = "mean") -> Tensor:
-    """MNPO's oracle loss (Eq. 14, unified units) for player i:
-
-        E[(Δlog π_θ − (1/(N−1)) Σ_{j≠i} Δlog π_j − η·target)²],   Δf = f(y) − f(y'),
-
-    with ``target`` an estimate of ``(1/(N−1)) Σ_{j≠i} [P(y ≻ π_j) − P(y' ≻ π_j)]`` (e.g. comparisons of y and y'
-    against one sample y''_j of each opponent). Minimiser over free logits: the closed form
-    (``tests/solvers/test_solvers_loss_step.py``). Caveat (docs/algorithms.md §5): the practical Eq. 15 with labels of pairs
-    drawn from π_t reproduces this only when all opponents equal π_t.
-
-    Args:
-        log_pi_theta_y, log_pi_theta_yp: ``[B]`` log π_θ of y and y'.
-        log_pi_opp_y, log_pi_opp_yp: ``[B, N−1]`` log-probs of y and y' under the N−1 opponents.
-        target: ``[B]``.
-        eta: η.
-    """
-    a_y = log_pi_opp_y.mean(-1)
-    a_yp = log_pi_opp_yp.mean(-1)
-    return mirror_loss(log_pi_theta_y, log_pi_theta_yp, a_y, a_yp, target, eta, reduction=reduction)
-
-
-def mnpo(eta: float | None = None, beta: float | None = None, num_players: int = DEFAULT_PLAYERS) -> Solver:
-    """MNPO (theory form) factory. ``init(log_pi_ref, log_pi0=None)`` takes ``log_pi0 [..., N, n]`` (one row per
-    player; all at π_ref if ``None``); the state holds ``[..., N, n]``.
-
-    Raises:
-        ValueError: η not positive, β negative, ``num_players`` not an integer ≥ 2.
-    """
-    eta = check_positive(DEFAULT_ETA if eta is None else eta, "eta")
-    beta = check_nonnegative(DEFAULT_BETA if beta is None else beta, "beta")
-    if num_players is None:
-        num_players = DEFAULT_PLAYERS
-    num_players = check_players(num_players)
-    N = num_players
-
-    def init(log_pi_ref, log_pi0=None) -> SolverState:
-        return init_state(log_pi_ref, log_pi0, player_axis=True, num_players=N)
-
-    def step(state: SolverState, feedback, prox=tabular_prox) -> SolverState:
-        g = player_feedback(feedback, state.log_pi)  # (..., N, n): Pπ_j for every player
-        return advance(state, prox(others_mean(state.log_pi), eta, others_mean(g)))
-
-    return Solver("mnpo", init, step, {"eta": eta, "beta": beta, "num_players": N}, mnpo_loss)
+RULE = Rule(
+    name="mnpo",
+    update="π_i' ∝ (Π_{j≠i} π_j)^{1/(N−1)} exp((η/(N−1)) Σ_{j≠i} Pπ_j)",
+    fixed_point="none claimed (average profile → a Nash profile)",
+    paper="Wu et al., arXiv 2509.23102",
+    phases=(Phase(anchors=(anchor("others", 1.0),), step=lambda hp: hp["eta"], opponents=(opponent("others"),)),),
+    claim=Claim("multiplayer-average", "the multiplayer duality gap of the average profile ≤ 2D/(η(T+1)) + η/4, "
+                "D = max log 1/π_0 over players and actions (derived: the players' mean log-policy runs Hedge on the "
+                "mean win rate)",
+                bound=lambda hp, D, T: 2 * D / (hp["eta"] * (T + 1)) + hp["eta"] / 4),
+    eta_default=0.1, beta_default=0.0, beta_used=False,
+    options=(players_option(3),), players="num_players",
+)

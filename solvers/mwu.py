@@ -24,65 +24,18 @@ Reference: Freund & Schapire, "Adaptive game playing using multiplicative weight
 
 from __future__ import annotations
 
-import torch
+import math
 
-from .core import Solver, SolverState, Tensor, advance, check_nonnegative, check_positive, init_state, mirror_loss
-from .core import tabular_prox
+from .rule import Claim, Phase, Rule, anchor, opponent
 
-DEFAULT_ETA = 0.1
-DEFAULT_BETA = 0.0
-
-
-def mwu_step(log_pi: Tensor, g: Tensor, eta: float) -> Tensor:
-    """One Hedge step in closed form: ``log π' = log_softmax(ℓ + η g)``.
-
-    Args:
-        log_pi: ``[..., n]`` ℓ = log π_t.
-        g: ``[..., n]`` win rates ``Pπ_t``.
-        eta: η > 0.
-
-    Returns:
-        ``[..., n]`` normalised log π_{t+1}.
-    """
-    return torch.log_softmax(log_pi + eta * g, dim=-1)
-
-
-def mwu_loss(log_pi_theta_y: Tensor, log_pi_theta_yp: Tensor, *, log_pi_t_y: Tensor, log_pi_t_yp: Tensor,
-             target: Tensor, eta: float, reduction: str = "mean") -> Tensor:
-    """Hedge as a pairwise loss: ``E[(log π_θ(y)/π_t(y) − log π_θ(y')/π_t(y') − η·target)²]``.
-
-    ``target`` estimates ``P(y ≻ π_t) − P(y' ≻ π_t)`` (e.g. ``p̂(y≻y'') − p̂(y'≻y'')`` with ``y'' ~ π_t``, or the
-    label ``o(y≻y') − ½`` when ``y, y' ~ π_t`` i.i.d.). The minimiser over free tabular logits is ``ℓ_t + η Pπ_t``
-    (``tests/solvers/test_solvers_loss_step.py``).
-
-    Args:
-        log_pi_theta_y, log_pi_theta_yp: ``[B]`` log π_θ (trained) of responses y, y'.
-        log_pi_t_y, log_pi_t_yp: ``[B]`` log π_t (snapshot).
-        target: ``[B]`` win-rate difference estimate.
-        eta: η.
-        reduction: ``"mean"`` or ``"none"``.
-    """
-    return mirror_loss(log_pi_theta_y, log_pi_theta_yp, log_pi_t_y, log_pi_t_yp, target, eta, reduction=reduction)
-
-
-def mwu(eta: float | None = None, beta: float | None = None) -> Solver:
-    """Hedge / MWU solver factory.
-
-    Args:
-        eta: η > 0 (default 0.1).
-        beta: β ≥ 0, recorded only (default 0).
-
-    Raises:
-        ValueError: η not a finite positive number, β negative or NaN.
-    """
-    eta = check_positive(DEFAULT_ETA if eta is None else eta, "eta")
-    beta = check_nonnegative(DEFAULT_BETA if beta is None else beta, "beta")
-
-    def init(log_pi_ref, log_pi0=None) -> SolverState:
-        return init_state(log_pi_ref, log_pi0)
-
-    def step(state: SolverState, feedback, prox=tabular_prox) -> SolverState:
-        g = feedback(state.log_pi.exp())  # 1) win rates against the current iterate
-        return advance(state, prox(state.log_pi, eta, g))  # 2) ℓ' = ℓ + η g
-
-    return Solver("mwu", init, step, {"eta": eta, "beta": beta}, mwu_loss)
+RULE = Rule(
+    name="mwu",
+    update="ℓ' = ℓ + η Pπ",
+    fixed_point="none (the last iterate cycles; the average iterate → π*_0)",
+    paper="Freund & Schapire 1999 (Hedge); Bailey & Piliouras 2018 (last iterate)",
+    phases=(Phase(anchors=(anchor("iterate", 1.0),), step=lambda hp: hp["eta"], opponents=(opponent("iterate"),)),),
+    claim=Claim("average", "DG_0(π̄_T) ≤ 2D/(η(T+1)) + η/4, D = max_y log 1/π_0(y) (Hedge's regret bound, "
+                "rewards in [0, 1]; D = ln n from the uniform start)",
+                bound=lambda hp, D, T: 2 * D / (hp["eta"] * (T + 1)) + hp["eta"] / 4),
+    eta_default=0.1, beta_default=0.0, beta_used=False, noise_schedule="inverse-sqrt-t",
+)

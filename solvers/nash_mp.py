@@ -26,67 +26,28 @@ with reference π̃_k and regulariser β': see :func:`nash_mp_loss`.
 
 from __future__ import annotations
 
-from .core import Solver, SolverState, Tensor, advance, check_nonnegative, check_positive, init_state, mirror_loss
-from .core import tabular_prox
+from .rule import Claim, Phase, Rule, anchor, opponent
 
-DEFAULT_ETA = 2.0
-DEFAULT_BETA = 0.01
-MAX_ETA = 2.0
-
-
-def prox_anchor(log_pi: Tensor, log_pi_ref: Tensor, eta: float, beta: float) -> Tensor:
-    """``(ℓ + ηβ ℓ_ref)/(1+ηβ) = (β/β') ℓ_ref + ((1/η)/β') ℓ``, the log of the geometric-mixture reference π̃."""
-    eb = eta * beta
-    if eb == 0.0:
-        return log_pi
-    return (log_pi + eb * log_pi_ref) / (1.0 + eb)
+#: ``(ℓ + ηβ ℓ_ref)/(1+ηβ)``: the log of the geometric-mixture reference π̃ (also MMD's anchor).
+PROX_ANCHORS = (anchor("iterate", lambda hp: 1.0 / (1.0 + hp["eta"] * hp["beta"])),
+           anchor("ref", lambda hp: hp["eta"] * hp["beta"] / (1.0 + hp["eta"] * hp["beta"])))
 
 
-def nash_mp_step(log_pi: Tensor, log_pi_ref: Tensor, feedback, eta: float, beta: float, prox=tabular_prox):
-    """One Nash-MP step; returns ``(log π_{k+1}, log π_½)``, both ``[..., n]``."""
-    anchor = prox_anchor(log_pi, log_pi_ref, eta, beta)
-    c = eta / (1.0 + eta * beta)  # = 1/β'
-    # 1) half step: prox from π_k against g(π_k)
-    log_pi_half = prox(anchor, c, feedback(log_pi.exp()))
-    # 2) full step: prox from π_k against g(π_½)
-    log_pi_next = prox(anchor, c, feedback(log_pi_half.exp()))
-    return log_pi_next, log_pi_half
+def prox_step(hp) -> float:
+    """``η/(1+ηβ) = 1/β'``, β' = β + 1/η."""
+    return hp["eta"] / (1.0 + hp["eta"] * hp["beta"])
 
 
-def nash_mp_loss(log_pi_theta_y: Tensor, log_pi_theta_yp: Tensor, *, log_pi_ref_y: Tensor, log_pi_ref_yp: Tensor,
-                 log_pi_t_y: Tensor, log_pi_t_yp: Tensor, target: Tensor, eta: float, beta: float,
-                 reduction: str = "mean") -> Tensor:
-    """One Nash-MP prox step as online IPO with the geometric-mixture reference and regulariser ``β' = β + 1/η``:
-
-        E[(Δlog π_θ − Δlog π̃_k − target/β')²],   log π̃_k = (β/β') log π_ref + ((1/η)/β') log π_k
-
-    ``log_pi_t_*`` are ``log π_k`` (the prox centre: the last full iterate, for both half steps); ``target`` estimates
-    ``P(y ≻ π_opp) − P(y' ≻ π_opp)`` with ``π_opp = π_k`` (half step) or ``π_½`` (full step). Minimiser over free
-    logits: the closed-form prox (``tests/solvers/test_solvers_loss_step.py``).
-
-    Args (``[B]``): log π_θ, log π_ref, log π_k of y and y'; ``target``. eta, beta: η, β.
-    """
-    a_y = prox_anchor(log_pi_t_y, log_pi_ref_y, eta, beta)
-    a_yp = prox_anchor(log_pi_t_yp, log_pi_ref_yp, eta, beta)
-    return mirror_loss(log_pi_theta_y, log_pi_theta_yp, a_y, a_yp, target, eta / (1.0 + eta * beta),
-                       reduction=reduction)
-
-
-def nash_mp(eta: float | None = None, beta: float | None = None) -> Solver:
-    """Nash-MP solver factory: ``0 < η ≤ 2``, ``β ≥ 0`` (defaults 2, 0.01).
-
-    Raises:
-        ValueError: naming the violated condition.
-    """
-    beta = check_nonnegative(DEFAULT_BETA if beta is None else beta, "beta")
-    eta = check_positive(DEFAULT_ETA if eta is None else eta, "eta", upper=MAX_ETA,
-                         upper_text="the Nash-MP step-size condition eta ≤ 2 (= 1/L)")
-
-    def init(log_pi_ref, log_pi0=None) -> SolverState:
-        return init_state(log_pi_ref, log_pi0)
-
-    def step(state: SolverState, feedback, prox=tabular_prox) -> SolverState:
-        log_pi_next, _ = nash_mp_step(state.log_pi, state.log_pi_ref, feedback, eta, beta, prox)
-        return advance(state, log_pi_next)
-
-    return Solver("nash-mp", init, step, {"eta": eta, "beta": beta}, nash_mp_loss)
+RULE = Rule(
+    name="nash-mp",
+    update="ℓ_½ = (ℓ + ηβ ℓ_ref + η Pπ)/(1+ηβ), ℓ' = (ℓ + ηβ ℓ_ref + η Pπ_½)/(1+ηβ)",
+    fixed_point="π*_β",
+    paper="Tiapkin et al., arXiv 2505.19731",
+    phases=(Phase(anchors=PROX_ANCHORS, step=prox_step, opponents=(opponent("iterate"),)),
+            Phase(anchors=PROX_ANCHORS, step=prox_step, opponents=(opponent("half"),))),
+    claim=Claim("linear", "KL(π*_β‖π_k) ≤ (1+ηβ)^(−k) KL(π*_β‖π_0) (derived: mirror prox on a β-strongly monotone "
+                "problem with η ≤ 1/L; at η = 2 the paper's (1+2β)^(−N/2))",
+                rate=lambda hp: 1.0 / (1.0 + hp["eta"] * hp["beta"])),
+    eta_default=2.0, beta_default=0.01,
+    eta_max=lambda hp: 2.0, eta_max_text="the Nash-MP step-size condition eta ≤ 2 (= 1/L)",
+)

@@ -23,52 +23,20 @@ Symbols: ``ℓ = log π_t`` (``log_pi``), ``Pπ_t`` (``g``), ``Pπ_{t−1}`` (``
 
 from __future__ import annotations
 
-import torch
+import math
 
-from .core import Solver, SolverState, Tensor, advance, check_nonnegative, check_positive, init_state, mirror_loss
-from .core import tabular_prox
+from .rule import Claim, Phase, Rule, anchor, opponent
 
-DEFAULT_ETA = 0.1
-DEFAULT_BETA = 0.0
-MAX_ETA = 0.125
-
-
-def omwu_step(log_pi: Tensor, g: Tensor, g_prev: Tensor, eta: float) -> Tensor:
-    """``log_softmax(ℓ + η(2g − g_prev))`` (all ``[..., n]``)."""
-    return torch.log_softmax(log_pi + eta * (2.0 * g - g_prev), dim=-1)
-
-
-def omwu_loss(log_pi_theta_y: Tensor, log_pi_theta_yp: Tensor, *, log_pi_t_y: Tensor, log_pi_t_yp: Tensor,
-              target: Tensor, eta: float, reduction: str = "mean") -> Tensor:
-    """OMWU as a pairwise loss: ``E[(Δlog π_θ − Δlog π_t − η·target)²]`` with the *optimistic* target
-
-        target ≈ (2P(y≻π_t) − P(y≻π_{t−1})) − (2P(y'≻π_t) − P(y'≻π_{t−1})),
-
-    e.g. ``2(p̂(y≻y''_t) − p̂(y'≻y''_t)) − (p̂(y≻y''_{t−1}) − p̂(y'≻y''_{t−1}))`` with ``y''_s ~ π_s``. Minimiser over
-    free logits: the closed-form step (``tests/solvers/test_solvers_loss_step.py``). (ONPO's practical version splits
-    this into two ``(g − η/2)²`` losses with anchors π'_t and π'_{t+1}; in exact arithmetic they compose to this.)
-
-    Args (``[B]``): log π_θ, log π_t of y and y'; ``target``. eta: η.
-    """
-    return mirror_loss(log_pi_theta_y, log_pi_theta_yp, log_pi_t_y, log_pi_t_yp, target, eta, reduction=reduction)
-
-
-def omwu(eta: float | None = None, beta: float | None = None) -> Solver:
-    """OMWU / ONPO solver factory: ``0 < η ≤ 1/8`` (default 0.1); β ≥ 0 recorded only.
-
-    Raises:
-        ValueError: naming the violated condition.
-    """
-    eta = check_positive(DEFAULT_ETA if eta is None else eta, "eta", upper=MAX_ETA,
-                         upper_text="the OMWU/ONPO step-size condition eta ≤ 1/8")
-    beta = check_nonnegative(DEFAULT_BETA if beta is None else beta, "beta")
-
-    def init(log_pi_ref, log_pi0=None) -> SolverState:
-        return init_state(log_pi_ref, log_pi0)  # memory () until the first step: π_{−1} = π_0
-
-    def step(state: SolverState, feedback, prox=tabular_prox) -> SolverState:
-        g = feedback(state.log_pi.exp())
-        g_prev = state.memory[0] if state.memory else g  # π_{−1} = π_0 ⇒ g_{−1} = g_0
-        return advance(state, prox(state.log_pi, eta, 2.0 * g - g_prev), memory=(g,))
-
-    return Solver("omwu", init, step, {"eta": eta, "beta": beta}, omwu_loss)
+RULE = Rule(
+    name="omwu",
+    update="ℓ' = ℓ + η(2Pπ_t − Pπ_{t−1})",
+    fixed_point="π*_0 (when it has full support)",
+    paper="Zhang et al., arXiv 2502.16852 (ONPO); Chen, Zhou, Zhang, Fazel, Du, arXiv 2512.24818",
+    phases=(Phase(anchors=(anchor("iterate", 1.0),), step=lambda hp: hp["eta"],
+                  opponents=(opponent("iterate", 2.0), opponent("past:1", -1.0))),),
+    claim=Claim("average", "DG_0(π̄_T) ≤ 2D/(η(T+1)), D = max_y log 1/π_0(y) (derived: optimistic Hedge's "
+                "RVU regret bound, Syrgkanis et al. 2015, with ‖Pπ − Pπ'‖_∞ ≤ ½‖π − π'‖_1 and η ≤ 1/8)",
+                bound=lambda hp, D, T: 2 * D / (hp["eta"] * (T + 1))),
+    eta_default=0.1, beta_default=0.0, beta_used=False,
+    eta_max=lambda hp: 0.125, eta_max_text="the OMWU/ONPO step-size condition eta ≤ 1/8",
+)

@@ -10,7 +10,7 @@ A schedule is named by a spec string (one name everywhere: ``--schedule`` on the
   unbiased noisy win rates.
 * ``inverse-sqrt-t`` — ``η_t = η_0 / √(1 + t)``: the anytime step of Hedge (MWU/SPPO) for the ``O(1/√T)``
   average-iterate gap.
-* ``theory`` — the schedule the rule's theory prescribes under noise (:data:`THEORY`):
+* ``theory`` — the schedule the rule's theory prescribes under noise (the rule's declared ``noise_schedule``):
 
   - β-regularised rules (egpo, nash-mp, inpo, mmd, nash-md, td-mnpo, mnpo, omwu with β > 0): ``η_t = η_0 / (1 +
     β η_0 t / 2)``, i.e. ``η_t ≈ 2/(βt)``. With the per-step contraction ``E[D_{t+1}] ≤ (1 − η_t β) E[D_t] + η_t² σ²``
@@ -35,13 +35,14 @@ from .core import Solver, SolverState
 
 SCHEDULES = ("constant", "inverse-t", "inverse-sqrt-t", "theory")
 
-#: The schedule each rule's theory prescribes under noisy feedback (see the module docstring).
-THEORY = {
-    "mwu": "inverse-sqrt-t", "sppo": "inverse-sqrt-t",
-    "egpo": "strongly-monotone", "nash-mp": "strongly-monotone", "inpo": "strongly-monotone",
-    "mmd": "strongly-monotone", "nash-md": "strongly-monotone", "td-mnpo": "strongly-monotone",
-    "mnpo": "strongly-monotone", "omwu": "strongly-monotone",
-}
+def theory_kind(solver) -> str:
+    """The schedule a rule's theory prescribes under noisy feedback: its declaration's ``noise_schedule``."""
+    from .registry import load_rule
+
+    try:
+        return load_rule(solver).noise_schedule
+    except (ValueError, OSError):
+        return "inverse-sqrt-t"
 
 
 def parse_schedule(spec) -> str:
@@ -57,7 +58,7 @@ def resolve(spec: str, solver: str, beta: float) -> str:
     spec = parse_schedule(spec)
     if spec != "theory":
         return spec
-    kind = THEORY.get(solver, "inverse-sqrt-t")
+    kind = theory_kind(solver)
     return "inverse-sqrt-t" if beta <= 0 else kind
 
 

@@ -15,7 +15,7 @@ import torch
 
 from .core import SolverState
 from .feedback import make_feedback, parse_feedback_spec
-from .registry import SOLVERS, make_solver
+from .registry import SOLVERS, load_rule, make_solver
 from .schedules import scheduled
 
 #: games with fewer entries than this run single-threaded by default (see ``solve(threads=...)``).
@@ -265,8 +265,7 @@ def _solve(game, solver: str, eta: float | None = None, beta: float | None = Non
     """The body of :func:`solve` (run under its thread setting)."""
 
     base, features, game_players = _unpack_game(game)
-    if solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; choose from {', '.join(SOLVERS)}")
+    declared = load_rule(solver)
     if not (isinstance(iters, int) and not isinstance(iters, bool) and 0 <= iters <= MAX_ITERS):
         raise ValueError(f"iters must be an integer in [0, {MAX_ITERS:,}]; got {iters!r}")
     if not (isinstance(every, int) and not isinstance(every, bool) and every >= 1):
@@ -285,14 +284,14 @@ def _solve(game, solver: str, eta: float | None = None, beta: float | None = Non
         raise ValueError("device 'cuda' requested but no CUDA device is visible")
     beta_from_game = beta is None
     beta = float(base.beta) if beta is None else beta
-    spec = SOLVERS[solver]
     kwargs = dict(options)
-    if spec.multiplayer or solver == "td-mnpo":
+    if any(o.name == "num_players" for o in declared.options):
         N = num_players if num_players is not None else game_players
         if N is not None:
             kwargs["num_players"] = N
     elif num_players is not None or game_players is not None:
-        raise ValueError(f"solver {solver!r} is two-player; --players/num_players applies to mnpo and td-mnpo only")
+        with_players = ", ".join(k for k, r in SOLVERS.items() if any(o.name == "num_players" for o in r.options))
+        raise ValueError(f"solver {solver!r} is two-player; --players/num_players applies to {with_players} only")
     try:
         rule = scheduled(solver, schedule, make_solver, eta, beta, **kwargs)
     except ValueError as exc:
@@ -300,7 +299,7 @@ def _solve(game, solver: str, eta: float | None = None, beta: float | None = Non
             raise ValueError(f"{exc} (β came from the game, whose β is 0: pass beta, e.g. --beta 0.1)") from None
         raise
     beta = rule.hparams["beta"]
-    multiplayer = spec.multiplayer
+    multiplayer = declared.multiplayer
 
     P = torch.tensor(np.array(base.P), dtype=dtype, device=dev)
     log_pi_ref = torch.tensor(np.broadcast_to(base.log_pi_ref, base.P.shape[:-1]).copy(), dtype=dtype, device=dev)

@@ -23,24 +23,10 @@ Losses: :func:`sppo_loss` (pairwise, exact minimiser) and :func:`sppo_pointwise_
 
 from __future__ import annotations
 
-from .core import Solver, SolverState, Tensor, advance, check_nonnegative, check_positive, init_state, mirror_loss
-from .core import tabular_prox
-from .mwu import DEFAULT_BETA, DEFAULT_ETA, mwu_step  # noqa: F401  (the closed form is Hedge's)
+import math
 
-sppo_step = mwu_step
-
-
-def sppo_loss(log_pi_theta_y: Tensor, log_pi_theta_yp: Tensor, *, log_pi_t_y: Tensor, log_pi_t_yp: Tensor,
-              target: Tensor, eta: float, reduction: str = "mean") -> Tensor:
-    """SPPO as a pairwise loss: ``E[(log π_θ(y)/π_t(y) − log π_θ(y')/π_t(y') − η·target)²]``.
-
-    ``target`` estimates ``P(y ≻ π_t) − P(y' ≻ π_t)`` (SPPO's code: mean PairRM win rates over K samples of π_t, i.e.
-    ``P̂_w − P̂_l`` for its pair (y_w, y_l)). This is the difference of the two pointwise SPPO residuals, so the unknown
-    ``log Z_t`` cancels; minimiser over free logits: ``ℓ_t + η Pπ_t`` (``tests/solvers/test_solvers_loss_step.py``).
-
-    Args (``[B]``): log π_θ and log π_t of y and y'; ``target``. eta: η = 1/``beta`` of SPPO's code.
-    """
-    return mirror_loss(log_pi_theta_y, log_pi_theta_yp, log_pi_t_y, log_pi_t_yp, target, eta, reduction=reduction)
+from .core import Tensor
+from .rule import Claim, Phase, Rule, anchor, opponent
 
 
 def sppo_pointwise_loss(log_pi_theta_y: Tensor, *, log_pi_t_y: Tensor, win_rate: Tensor, eta: float,
@@ -61,16 +47,14 @@ def sppo_pointwise_loss(log_pi_theta_y: Tensor, *, log_pi_t_y: Tensor, win_rate:
     return sq.mean() if reduction == "mean" else sq
 
 
-def sppo(eta: float | None = None, beta: float | None = None) -> Solver:
-    """SPPO (tabular Hedge) solver factory. ``eta`` > 0 (default 0.1); ``beta`` ≥ 0 recorded only."""
-    eta = check_positive(DEFAULT_ETA if eta is None else eta, "eta")
-    beta = check_nonnegative(DEFAULT_BETA if beta is None else beta, "beta")
-
-    def init(log_pi_ref, log_pi0=None) -> SolverState:
-        return init_state(log_pi_ref, log_pi0)
-
-    def step(state: SolverState, feedback, prox=tabular_prox) -> SolverState:
-        g = feedback(state.log_pi.exp())
-        return advance(state, prox(state.log_pi, eta, g))
-
-    return Solver("sppo", init, step, {"eta": eta, "beta": beta}, sppo_loss)
+RULE = Rule(
+    name="sppo",
+    update="ℓ' = ℓ + η Pπ (SPPO beta = 1/η)",
+    fixed_point="none (the last iterate cycles; the average iterate → π*_0)",
+    paper="Wu, Sun, Yuan, Ji, Yang, Gu, arXiv 2405.00675",
+    phases=(Phase(anchors=(anchor("iterate", 1.0),), step=lambda hp: hp["eta"], opponents=(opponent("iterate"),)),),
+    claim=Claim("average", "DG_0(π̄_T) ≤ 2D/(η(T+1)) + η/4, D = max_y log 1/π_0(y) (SPPO Thm. 4.1: Hedge's "
+                "regret bound; D = ln n from the uniform start)",
+                bound=lambda hp, D, T: 2 * D / (hp["eta"] * (T + 1)) + hp["eta"] / 4),
+    eta_default=0.1, beta_default=0.0, beta_used=False, noise_schedule="inverse-sqrt-t",
+)

@@ -27,57 +27,22 @@ from __future__ import annotations
 
 import math
 
-import torch
-
-from .core import Solver, SolverState, Tensor, advance, check_positive, combine, init_state, mirror_loss
-from .core import check_players, tabular_prox
+from .core import check_players, check_positive
+from .rule import Claim, Option, Phase, Rule, anchor, opponent
 
 DEFAULT_ETA = 0.1
 DEFAULT_BETA = 0.1
 DEFAULT_PLAYERS = 3
 
 
-def td_mnpo_anchor(log_pi_ref: Tensor, history: tuple, rho: float, lam: tuple) -> Tensor:
-    """``ρ ℓ_ref + (1−ρ) Σ_j λ_j ℓ_{t−j}`` with ``history = (ℓ_t, ℓ_{t−1}, …)``."""
-    return combine([(rho, log_pi_ref)] + [((1.0 - rho) * w, h) for w, h in zip(lam, history)])
-
-
-def td_mnpo_loss(log_pi_theta_y: Tensor, log_pi_theta_yp: Tensor, *, log_pi_ref_y: Tensor, log_pi_ref_yp: Tensor,
-                 log_pi_hist_y: Tensor, log_pi_hist_yp: Tensor, lam, rho: float, target: Tensor, eta: float,
-                 reduction: str = "mean") -> Tensor:
-    """TD-MNPO's loss (Eq. 17 with the squared distance; the code's ``mnpo_loss``, unified units):
-
-        E[(Δlog π_θ − ρ Δlog π_ref − (1−ρ) Σ_j λ_j Δlog π_{t−j} − η·target)²],   Δf = f(y) − f(y')
-
-    ``target`` estimates ``P(y ≻ π_t) − P(y' ≻ π_t)``; with ``y, y' ~ π_t`` the label ``o(y≻y') − ½`` (the code's
-    ordered pair with target ``1/(2·eta)``). Minimiser over free logits: the closed form
-    (``tests/solvers/test_solvers_loss_step.py``).
-
-    Args:
-        log_pi_theta_y, log_pi_theta_yp: ``[B]``.
-        log_pi_ref_y, log_pi_ref_yp: ``[B]``.
-        log_pi_hist_y, log_pi_hist_yp: ``[B, H]``, column j is ``log π_{t−j}``.
-        lam: ``H`` weights (sequence or tensor), ρ: ``rho``, target ``[B]``, η: ``eta``.
-    """
-    lam_t = torch.as_tensor(lam, dtype=log_pi_hist_y.dtype, device=log_pi_hist_y.device)
-    a_y = rho * log_pi_ref_y + (1.0 - rho) * (log_pi_hist_y * lam_t).sum(-1)
-    a_yp = rho * log_pi_ref_yp + (1.0 - rho) * (log_pi_hist_yp * lam_t).sum(-1)
-    return mirror_loss(log_pi_theta_y, log_pi_theta_yp, a_y, a_yp, target, eta, reduction=reduction)
-
-
-def td_mnpo(eta: float | None = None, beta: float | None = None, num_players: int = DEFAULT_PLAYERS, lam=None,
-            rho: float | None = None) -> Solver:
-    """TD-MNPO factory: history ``H = num_players − 1``; give ``beta`` (ρ = ηβ) or ``rho`` (β = ρ/η), not both
-    inconsistently. The state holds one policy ``[..., n]`` and ``H − 1`` past iterates in ``memory``.
-
-    Raises:
-        ValueError: naming the violated condition.
-    """
+def resolve(eta, beta, options) -> dict:
+    """History ``H = num_players − 1``; ``beta`` (ρ = ηβ) or ``rho`` (β = ρ/η), not both inconsistently;
+    ``lam``: H non-negative weights summing to 1 (default uniform)."""
     eta = check_positive(DEFAULT_ETA if eta is None else eta, "eta")
-    if num_players is None:
-        num_players = DEFAULT_PLAYERS
-    num_players = check_players(num_players)
+    num_players = options.get("num_players")
+    num_players = check_players(DEFAULT_PLAYERS if num_players is None else num_players)
     H = num_players - 1
+    rho, lam = options.get("rho"), options.get("lam")
     if rho is not None:
         rho = check_positive(rho, "rho", upper=1.0, upper_text="0 < rho ≤ 1")
         if beta is not None and not math.isclose(float(beta) * eta, rho, rel_tol=1e-9):
@@ -95,16 +60,29 @@ def td_mnpo(eta: float | None = None, beta: float | None = None, num_players: in
         raise ValueError(f"lam must be a sequence of {H} numbers; got {lam!r}") from None
     if len(lam) != H or not all(x >= 0 and math.isfinite(x) for x in lam) or not abs(sum(lam) - 1.0) <= 1e-9:
         raise ValueError(f"lam must be {H} = num_players − 1 non-negative weights summing to 1; got {lam!r}")
+    return {"eta": eta, "beta": beta, "num_players": num_players, "rho": rho, "lam": list(lam)}
 
-    def init(log_pi_ref, log_pi0=None) -> SolverState:
-        s = init_state(log_pi_ref, log_pi0)
-        return s._replace(memory=(s.log_pi,) * (H - 1))  # ℓ_{t−1}, …, ℓ_{t−H+1}, filled with ℓ_0
 
-    def step(state: SolverState, feedback, prox=tabular_prox) -> SolverState:
-        g = feedback(state.log_pi.exp())
-        history = (state.log_pi,) + state.memory  # ℓ_t, ℓ_{t−1}, …
-        anchor = td_mnpo_anchor(state.log_pi_ref, history, rho, lam)
-        return advance(state, prox(anchor, eta, g), memory=history[: H - 1])
+def anchors(hp) -> list:
+    """``ρ ℓ_ref + (1−ρ) Σ_{j<H} λ_j ℓ_{t−j}`` (ℓ_{t−0} is the iterate)."""
+    lam = hp["lam"]
+    return [anchor("ref", hp["rho"]), anchor("iterate", (1.0 - hp["rho"]) * lam[0]),
+            *(anchor(f"past:{j}", (1.0 - hp["rho"]) * lam[j]) for j in range(1, len(lam)))]
 
-    hp = {"eta": eta, "beta": beta, "num_players": num_players, "rho": rho, "lam": list(lam)}
-    return Solver("td-mnpo", init, step, hp, td_mnpo_loss)
+
+RULE = Rule(
+    name="td-mnpo",
+    update="ℓ' = ρ ℓ_ref + (1−ρ) Σ_j λ_j ℓ_{t−j} + η Pπ_t",
+    fixed_point="π*_β, β = ρ/η",
+    paper="Wu et al., arXiv 2509.23102 (Eq. 17; code smiles724/MNPO)",
+    phases=(Phase(anchors=anchors, step=lambda hp: hp["eta"], opponents=(opponent("iterate"),)),),
+    claim=Claim("linear", "KL(π*_β‖π_t) ≤ 2 (1−ρ)^(t/H) KL(π*_β‖π_0) for η ≤ β (derived for H = 1, where it is "
+                "INPO's linearisation, whose rate (1−ρ)² + η² ≤ 1 − ρ when η ≤ β; for H > 1 the anchor recursion "
+                "δ' = (1−ρ) Σ_j λ_j δ_{t−j} has spectral radius ≤ (1−ρ)^(1/H)); no rate is claimed for η > β",
+                rate=lambda hp: (1.0 - hp["rho"]) ** (1.0 / len(hp["lam"])) if hp["eta"] <= hp["beta"] else math.inf,
+                constant=2.0),
+    eta_default=DEFAULT_ETA, beta_default=DEFAULT_BETA, beta_positive=True,
+    eta_max=lambda hp: 1.0 / hp["beta"], eta_max_text="rho = eta·beta ≤ 1",
+    options=(Option("num_players", DEFAULT_PLAYERS), Option("lam", None), Option("rho", None)),
+    resolve=resolve,
+)

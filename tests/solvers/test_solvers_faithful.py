@@ -1,5 +1,7 @@
-"""Faithfulness: a few steps of every rule equal an independent plain-numpy computation of the formula in docs/algorithms.md §1 (1e-10),
-half steps included; π*_β is a fixed point of every rule that claims it; MNPO reduces to Hedge when players coincide."""
+"""Faithfulness: a few steps of every rule equal an independent plain-numpy computation of the formula written from
+its paper (docs/algorithms.md §1), not from the declaration (1e-10), half steps included; the derived step equals the
+plain-numpy evaluation of the declaration (``nashlab verify``'s ``faithful`` check); π*_β is a fixed point of every
+rule whose claim is linear convergence to it; MNPO reduces to Hedge when players coincide."""
 
 import numpy as np
 import pytest
@@ -7,9 +9,8 @@ import torch
 from scipy.special import log_softmax
 
 from nashlab.games import make_matrix, regularized_nash
-from nashlab.solvers import SOLVERS, exact_feedback, make_solver
-from nashlab.solvers.egpo import egpo_step
-from nashlab.solvers.nash_mp import nash_mp_step
+from nashlab.solvers import RULES, Rule, exact_feedback, make_solver
+from nashlab.solvers import verify as V
 
 STEPS = 5
 TOL = 1e-10
@@ -99,14 +100,27 @@ def test_steps_match_numpy(name):
     assert state.t == STEPS
 
 
-@pytest.mark.parametrize("name,step_fn,np_fn", [("egpo", egpo_step, np_egpo), ("nash-mp", nash_mp_step, np_nash_mp)])
-def test_half_steps_match_numpy(name, step_fn, np_fn):
+@pytest.mark.parametrize("name,np_fn", [("egpo", np_egpo), ("nash-mp", np_nash_mp)])
+def test_half_steps_match_numpy(name, np_fn):
+    """The first phase alone (a one-phase rule declared from it) is the paper's half step."""
     P, l_ref, l0 = _game(n=8, seed=5)
     eta, beta = (0.7, 0.2) if name == "egpo" else (1.7, 0.2)
-    nxt, half = step_fn(torch.tensor(l0), torch.tensor(l_ref), exact_feedback(torch.tensor(P)), eta, beta)
+    full = RULES[name]
+    half_rule = Rule(name=f"{name}-half", update="", fixed_point="", paper="", phases=full.phases[:1], claim=full.claim,
+                     eta_max=full.eta_max)
+    hp = full.hparams(eta=eta, beta=beta)
+    fb = exact_feedback(torch.tensor(P))
+    half = half_rule.make(**hp).step(half_rule.make(**hp).init(torch.tensor(l_ref), torch.tensor(l0)), fb).log_pi
+    nxt = full.make(**hp).step(full.make(**hp).init(torch.tensor(l_ref), torch.tensor(l0)), fb).log_pi
     want_next, want_half = np_fn(l0, P, l_ref, eta, beta, None)
     np.testing.assert_allclose(half.numpy(), want_half, atol=TOL, rtol=0)
     np.testing.assert_allclose(nxt.numpy(), want_next, atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_derived_step_equals_numpy_evaluation_of_the_declaration(name):
+    result = V.check_faithful(RULES[name], RULES[name].hparams())
+    assert result.passed, result
 
 
 def test_mnpo_matches_numpy():
@@ -145,16 +159,15 @@ def test_mnpo_reduces_to_hedge():
             np.testing.assert_allclose(sm.log_pi[i].numpy(), sh.log_pi.numpy(), atol=TOL, rtol=0)
 
 
-# Rules that claim π*_β as their fixed point (Nash-MD does not: its constant-step fixed point is biased; MWU, SPPO,
-# OMWU and MNPO ignore π_ref).
-FIXED_POINT = {"inpo": dict(eta=0.3, beta=0.2), "egpo": dict(eta=0.8, beta=0.2), "nash-mp": dict(eta=2.0, beta=0.2),
-               "mmd": dict(eta=0.8, beta=0.2), "td-mnpo": dict(eta=0.3, beta=0.2)}
+# Rules whose claim is linear convergence to π*_β (Nash-MD's constant-step fixed point is biased; MWU, SPPO, OMWU and
+# MNPO claim average-iterate results).
+FIXED_POINT = sorted(k for k, r in RULES.items() if r.claim.kind == "linear")
 
 
-@pytest.mark.parametrize("name", sorted(FIXED_POINT))
+@pytest.mark.parametrize("name", FIXED_POINT)
 def test_fixed_point(name):
     P, l_ref, _ = _game(n=9, seed=4)
-    hp = FIXED_POINT[name]
+    hp = RULES[name].hparams(beta=0.2)
     pi_star, l_star = regularized_nash(P, pi_ref=np.exp(l_ref), beta=hp["beta"], return_log=True)
     solver = make_solver(name, **hp)
     state = solver.init(torch.tensor(l_ref), torch.tensor(l_star))
@@ -166,4 +179,6 @@ def test_fixed_point(name):
 
 
 def test_cases_cover_registry():
-    assert set(CASES) | {"mnpo"} == set(SOLVERS)
+    """A rule added to the registry needs its paper formula here too."""
+    assert set(CASES) | {"mnpo"} == set(RULES)
+    assert set(FIXED_POINT) == {"inpo", "egpo", "nash-mp", "mmd", "td-mnpo"}

@@ -6,11 +6,19 @@ import numpy as np
 import torch
 
 from nashlab.games import make_matrix, reg_duality_gap
-from nashlab.solvers import exact_feedback, get_loss, make_solver
-from nashlab.solvers.inpo import inpo_step
-from nashlab.solvers.nash_md import mixture, nash_md_step
+from nashlab.solvers import exact_feedback, make_solver
 
 n = 6
+
+
+def inpo_step(l, l_ref, g, eta, beta):
+    """INPO's step written from its paper: ``log_softmax((1−ηβ)ℓ + ηβ ℓ_ref + η g)``."""
+    return torch.log_softmax((1 - eta * beta) * l + eta * beta * l_ref + eta * g, -1)
+
+
+def mixture(l, l_ref, eta, beta):
+    """Nash-MD's normalised geometric mixture ``π^{1−ηβ} π_ref^{ηβ}``."""
+    return torch.log_softmax((1 - eta * beta) * l + eta * beta * l_ref, -1)
 
 
 def _game(seed: int, size: int = n):
@@ -35,6 +43,9 @@ def test_egpo_code_sgd_step_is_the_omd_step_with_eta_beta_4lr_over_n():
         eta = 4 * lr / n / beta
         omd = inpo_step(torch.log_softmax(theta.detach(), -1), l_ref, g, eta, beta)
         np.testing.assert_allclose(sgd.numpy(), omd.numpy(), atol=1e-12, rtol=0)
+        lib = make_solver("inpo", eta=eta, beta=beta)  # the library's rule, fed the same win rates
+        ours = lib.step(lib.init(l_ref, torch.log_softmax(theta.detach(), -1)), lambda pi: g).log_pi
+        np.testing.assert_allclose(sgd.numpy(), ours.numpy(), atol=1e-12, rtol=0)
 
 
 def test_egpo_code_nash_md_baseline_mixes_with_half_its_step():
@@ -46,10 +57,12 @@ def test_egpo_code_nash_md_baseline_mixes_with_half_its_step():
     beta, lr = 0.1, 0.1
     eta = 4 * lr / 10 / beta  # 0.4, the paper's β = 0.1 setting
     fb = exact_feedback(P)
-    ours, code = l_ref.clone(), l_ref.clone()
+    rule = make_solver("nash-md", eta=eta, beta=beta)
+    state, code = rule.init(l_ref), l_ref.clone()
     for _ in range(3000):
-        ours = nash_md_step(ours, l_ref, fb, eta, beta)
+        state = rule.step(state, fb)
         code = inpo_step(code, l_ref, P @ mixture(code, l_ref, eta / 2, beta).exp(), eta, beta)
+    ours = state.log_pi
     floor_ours = float(reg_duality_gap(P, ours.exp(), l_ref.exp(), beta))
     floor_code = float(reg_duality_gap(P, code.exp(), l_ref.exp(), beta))
     assert 1e-6 < floor_code < floor_ours / 2, (floor_code, floor_ours)
@@ -75,10 +88,11 @@ def test_mnpo_practical_loss_sees_only_the_sampling_policy():
     label = (P - 0.5).reshape(-1)  # E[o(y ≻ y') − ½] for the pair (y, y')
     theta = torch.zeros(n, dtype=torch.float64, requires_grad=True)
 
+    loss = make_solver("mnpo", eta=eta, num_players=3).loss  # the derived loss: anchor = mean of the opponents
+
     def total(th):
         y, yp = pairs(th)
-        return (w * get_loss("mnpo")(y, yp, log_pi_opp_y=oy, log_pi_opp_yp=oyp, target=label, eta=eta,
-                                     reduction="none")).sum()
+        return (w * loss(y, yp, {"others": oy.mean(-1)}, {"others": oyp.mean(-1)}, label, reduction="none")).sum()
 
     grad = torch.autograd.grad(total(theta), theta, create_graph=True)[0]
     H = torch.stack([torch.autograd.grad(grad[i], theta, retain_graph=True)[0] for i in range(n)])
