@@ -40,11 +40,10 @@ def history_length(loss, config) -> int:
 
 
 def phase_opponents(loss) -> tuple[str, ...]:
-    """The opponent kind of each phase: ``loss.opponents`` where the loss declares them per phase, else
-    ``loss.opponent`` for the first phase and the current model (``"half"``) for every later one."""
-    declared = getattr(loss, "opponents", None)
-    if declared is not None:
-        return tuple(declared)
+    """The opponent kind of each phase (a key of :data:`~nashlab.llm_bridge.rollout.ESTIMATORS`): ``loss.opponent``
+    for the first phase and the current model (``"half"``, π_½) for every later one."""
+    # Derived from ``phases`` / ``opponent`` as the losses declare them today; the place to read a per-phase
+    # declaration (``loss.opponents``) once the losses carry one.
     return (loss.opponent,) + ("half",) * (loss.phases - 1)
 
 
