@@ -15,7 +15,7 @@ import sys
 import threading
 
 #: Subcommand modules, in the order ``nashlab --help`` lists them.
-COMMANDS = ["run", "solve", "nash", "games", "report", "figs", "bench", "llm"]
+COMMANDS = ["run", "solve", "nash", "games", "solvers", "verify", "report", "figs", "bench", "llm"]
 
 #: Exit status for a refused input (argparse itself uses 2 for malformed command lines).
 EXIT_BAD_INPUT = 2

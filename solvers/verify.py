@@ -59,8 +59,6 @@ MAX_CLAIM_STEPS = 100_000
 AVERAGE_CHECKPOINTS = (250, 500, 1000, 2000)
 #: KL(π*‖π_T) below this counts as converged.
 CONVERGED_KL = 1e-8
-#: The report's format (``schema_version`` of the JSON).
-REPORT_VERSION = 1
 
 
 @dataclass
@@ -738,7 +736,7 @@ def _verify(spec, eta, beta, *, llm: bool, trusted: bool, **options) -> dict:
                         f"{behaviour} on the suite ({', '.join(f'{k} {v:.3g}' if isinstance(v, float) else f'{k} {v}' for k, v in info.items())}); "
                         f"a {rule.claim.kind} claim expects {' or '.join(expected)}"))
     passed = all(c.passed is not False for c in checks)
-    return {"schema_version": REPORT_VERSION, "rule": rule.name, "spec": spec if isinstance(spec, str) else rule.name,
+    return {"rule": rule.name, "spec": spec if isinstance(spec, str) else rule.name,
             "hparams": hp, "fingerprint": fingerprint(rule, hp), "passed": passed, "behaviour": behaviour,
             "claim": {"kind": rule.claim.kind, "text": rule.claim.text}, "seconds": round(time.monotonic() - t0, 2),
             "checks": [asdict(c) for c in checks]}

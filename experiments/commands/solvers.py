@@ -1,0 +1,45 @@
+"""``nashlab solvers``: every registered rule, read from its declaration: name, update, fixed point, claim, paper.
+
+Examples::
+
+    nashlab solvers
+    nashlab solvers --json | tail -n 1 | jq '.rules[] | select(.claim == "linear") | .name'
+    nashlab solvers --rule path/to/rule.py:OPTIMISTIC_INPO     # a rule of your own, listed with the built-in ones
+
+With ``--json`` the last stdout line is one JSON object (docs/json_output.md) with ``rules``: a list of
+``{name, update, fixed_point, claim, claim_text, paper, phases, defaults, eta_limit, players}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from nashlab.experiments.cli import plain_help
+from nashlab.experiments.json_output import JSON_HELP
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("solvers", help="list every registered rule: update, fixed point, claim, paper",
+                              description=plain_help(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rule", action="append", default=[], metavar="SPEC",
+                   help="also list this rule (path/to/rule.py:NAME or an installed entry point); repeatable")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line" + JSON_HELP)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from nashlab.experiments.json_output import emit_json
+    from nashlab.solvers import RULES, load_rule
+    from nashlab.solvers.rule import describe
+
+    rules = list(RULES.values()) + [load_rule(s) for s in args.rule]
+    rows = [describe(r) for r in rules]
+    if args.json:
+        emit_json({"rules": rows})
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        print(f"{r['name']:<{width}}  {r['update']}")
+        print(f"{'':<{width}}  fixed point: {r['fixed_point']}; claim ({r['claim']}): {r['claim_text']}")
+        print(f"{'':<{width}}  {r['paper']}")
+    return 0
