@@ -332,6 +332,24 @@ def lcp_interior_point(P, *, max_iter: int = 80, polish_below: float = 1e-5, acc
     return best, it
 
 
+def _newton_steps(P, g, coef, rhs):
+    """numpy: ``J⁻¹ rhs`` per game with ``J = I + (P − g1ᵀ) diag(coef)``, each ``J`` built, factored (LAPACK getrf) and
+    solved in turn in one small buffer that stays in cache (building all of them first, then factoring, passed over
+    the batch's 20 MB three more times at B = 256, n = 100)."""
+    from scipy.linalg.lapack import dgetrf, dgetrs
+
+    n = P.shape[-1]
+    out = np.empty(rhs.shape)
+    J = np.empty((n, n))
+    for b in range(P.shape[0]):
+        np.subtract(P[b], g[b][:, None], out=J)
+        J *= coef[b]
+        J.reshape(-1)[:: n + 1] += 1.0
+        lu, piv, _ = dgetrf(J.T, overwrite_a=1)  # Jᵀ in Fortran order, factored in place; trans=1 solves J x = rhs
+        out[b] = dgetrs(lu, piv, rhs[b], trans=1)[0]
+    return out
+
+
 @_quiet
 def newton_regularized(P, log_ref, beta: float, *, tol: float = 1e-13, step_tol: float = 1e-13, max_iter: int = 40,
                        floor_rel: float = 1e-15):
@@ -384,10 +402,13 @@ def newton_regularized(P, log_ref, beta: float, *, tol: float = 1e-13, step_tol:
         la, Fa, fa = log_pi[a], F[a], fn[a]
         pi = xp.exp(la)
         g = ops.mv(Pa, pi)
-        J = Pa - g[..., :, None]  # P(diag π − ππᵀ) = (P − (Pπ)1ᵀ) diag π, in two passes over n²
-        J *= pi[..., None, :] * (-1.0 / beta)
-        ops.diagonal(J)[...] += 1.0
-        step = ops.solve(J, -Fa)
+        if ops.torch:
+            J = Pa - g[..., :, None]  # P(diag π − ππᵀ) = (P − (Pπ)1ᵀ) diag π, in two passes over n²
+            J *= pi[..., None, :] * (-1.0 / beta)
+            ops.diagonal(J)[...] += 1.0
+            step = ops.solve(J, -Fa)
+        else:
+            step = _newton_steps(Pa, g, pi * (-1.0 / beta), -Fa)
         step = step - step.mean(-1, keepdims=True)
         small = ops.amax(step.abs() if ops.torch else np.abs(step)) <= step_tol
         t = xp.ones_like(fa)
