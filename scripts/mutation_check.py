@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 KILLERS = "tests/games/test_mutant_killers.py"
 
 METRICS = ("tests/games/test_metrics.py",)
-NASH = ("tests/games/test_nash.py",)
+NASH = ("tests/games/test_nash.py", "tests/games/test_nash_scale.py")
 SCALE = ("tests/games/test_nash_scale.py",)
 PREF = ("tests/games/test_preference.py",)
 ORACLE = ("tests/games/test_oracle.py",)
@@ -136,11 +136,11 @@ MUTANTS = [
            "K = np.asfortranarray(1.5 - P[b][s[:, None], s])", "K = np.asfortranarray(1.0 - P[b][s[:, None], s])",
            "wrong constant: the support polish solves (1 − P)z = 1 instead of (1.5 − P)z = 1", SCALE),
     # ---- games/preference.py: validation
-    Mutant("M26", "games/preference.py", "    out = (arr < 0.0) | (arr > 1.0)\n", "    out = (arr < 0.0) | (arr > 1.5)\n",
-           "wrong constant: entries up to 1.5 pass the [0, 1] check", PREF),
-    Mutant("M27", "games/preference.py", "resid = np.abs(arr + np.swapaxes(arr, -1, -2) - 1.0)",
-           "resid = np.abs(arr - np.swapaxes(arr, -1, -2))",
-           "wrong constraint: P = Pᵀ checked instead of P + Pᵀ = 1", PREF),
+    Mutant("M26", "games/preference.py", "in_range = bool(lo >= 0.0) and bool(hi <= 1.0)",
+           "in_range = bool(lo >= 0.0) and bool(hi <= 1.5)",
+           "wrong constant: entries up to 1.5 skip the [0, 1] check", PREF),
+    Mutant("M27", "games/preference.py", "worst = max(worst, float(r.max()))", "worst = float(r.max())",
+           "dropped term: only the last chunk of a batch counts in max |P + Pᵀ − 1|", PREF),
     Mutant("M28", "games/preference.py", "if arr.ndim < 1 or arr.shape[-1] != n:", "if arr.ndim < 1 or arr.shape[-1] < n:",
            "off-by-one: a reference policy longer than n passes", PREF),
     Mutant("M29", "games/preference.py", "if not (value >= 0 and np.isfinite(value)):",
@@ -213,6 +213,9 @@ def _env(pkgroot: Path) -> dict:
     return env
 
 
+VERBOSE = False
+
+
 def _pytest(copy: Path, env: dict, tests, timeout: float):
     """``(status, seconds, tail)``: status "passed", "failed" or "timeout"."""
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--no-header", *tests]
@@ -222,6 +225,8 @@ def _pytest(copy: Path, env: dict, tests, timeout: float):
         proc = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return "timeout", time.monotonic() - t0, ""
+    if VERBOSE:
+        print(proc.stdout + proc.stderr)
     lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
     # the first failing test (pytest's -ra summary line) and the totals
     tail = " | ".join([ln for ln in lines if ln.startswith(("FAILED", "ERROR"))][:1] + lines[-1:])
@@ -247,8 +252,11 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant's test run (default 300)")
     ap.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     ap.add_argument("--ref", metavar="COMMIT", help="mutate this commit's files instead of the working tree")
+    ap.add_argument("--verbose", action="store_true", help="print each mutant's pytest output")
     ap.add_argument("--keep", action="store_true", help="keep the temporary copy (its path is printed)")
     args = ap.parse_args(argv)
+    global VERBOSE
+    VERBOSE = args.verbose
 
     ids = [m.id for m in MUTANTS]
     assert len(set(ids)) == len(ids), "duplicate mutant ids"
