@@ -1,0 +1,73 @@
+#!/usr/bin/env python
+"""Batched reference equilibria against a loop of single-game calls, on the same games, in one run (issue 13).
+
+    .venv/bin/python scripts/bench_nash_batch.py                       # skew, egpo, embedding; 3 rounds
+    .venv/bin/python scripts/bench_nash_batch.py --families skew --rounds 5 --batch 256 --n 100
+
+For each family, B games ``make_matrix(family, n=n, seed=s)``, ``s < B``, are solved by ``exact_nash`` and by
+``regularized_nash`` at β = 0.01 and 0.1, once as one batch ``[B, n, n]`` and once as a loop of single-game calls
+``[f(P[b]) for b in range(B)]`` (the library's single-game solver as a user calls it). Batch and loop alternate
+within each round; each line gives the range over rounds of both times and of the per-round ratio loop/batch. Every
+batched answer's certificate is checked (DG_0 ≤ 1e-9; residual ≤ 1e-10). On shared cores only the ratios measured
+side by side mean anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+from nashlab.games.generators import make_matrix
+from nashlab.games.nash import exact_nash, regularized_nash
+
+CASES = (("exact", lambda m, **kw: exact_nash(m, **kw), "duality_gap", 1e-9),
+         ("reg β=0.01", lambda m, **kw: regularized_nash(m, beta=0.01, **kw), "residual", 1e-10),
+         ("reg β=0.1", lambda m, **kw: regularized_nash(m, beta=0.1, **kw), "residual", 1e-10))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--families", default="skew,egpo,embedding")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--n", type=int, default=100)
+    args = ap.parse_args(argv)
+    if args.rounds < 1 or args.batch < 1 or args.n < 2:
+        print("bench_nash_batch: --rounds and --batch must be ≥ 1 and --n ≥ 2", file=sys.stderr)
+        return 2
+    try:
+        games = {f: np.stack([make_matrix(f, n=args.n, seed=s) for s in range(args.batch)])
+                 for f in args.families.split(",")}
+    except (ValueError, KeyError) as exc:
+        print(f"bench_nash_batch: {exc}", file=sys.stderr)
+        return 2
+    print(f"B = {args.batch}, n = {args.n}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    for fam, P in games.items():
+        for name, fn, field, bound in CASES:
+            bt, lt = [], []
+            for _ in range(args.rounds):
+                t0 = time.perf_counter()
+                _, cert = fn(P, return_certificate=True)
+                bt.append(time.perf_counter() - t0)
+                worst = float(np.max(getattr(cert, field)))
+                if not worst <= bound:
+                    print(f"bench_nash_batch: {fam} {name}: a batched answer has {field} {worst:.1e} > {bound:g}",
+                          file=sys.stderr)
+                    return 1
+                t0 = time.perf_counter()
+                for m in P:
+                    fn(m)
+                lt.append(time.perf_counter() - t0)
+            ratio = [lo / b for lo, b in zip(lt, bt)]
+            print(f"{fam:10s} {name:11s} batch {min(bt):.3f}-{max(bt):.3f} s, looped {min(lt):.3f}-{max(lt):.3f} s, "
+                  f"loop/batch {min(ratio):.2f}-{max(ratio):.2f}x (worst {field} {worst:.1e})", flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
