@@ -138,3 +138,25 @@ def test_shared_soft_win_rates_equal_the_count_weighted_rows():
     np.testing.assert_allclose(got, P @ counts / counts.sum(), atol=1e-15)
     assert not np.allclose(P @ counts, P.T @ counts)
     assert oracle.queries == 5 * 10  # n·M
+
+
+def test_an_entry_above_one_is_named_as_out_of_range():
+    """M26 (the in-range fast path accepting entries up to 1.5): ``P[0, 1] = 1.2`` is reported as outside [0, 1] (the
+    first check it fails), not as a violation of ``P + Pᵀ = 1``."""
+    from nashlab.games import validate_preference_matrix
+
+    with pytest.raises(ValueError, match=r"entries must lie in \[0, 1\]; P\(0, 1\) = 1\.2"):
+        validate_preference_matrix([[0.5, 1.2], [0.3, 0.5]])
+
+
+def test_skew_violation_in_the_first_game_of_a_long_batch_is_refused():
+    """M27 (only the last chunk of a batch counted in ``max |P + Pᵀ − 1|``): the check walks a batch in chunks
+    (6 games at n = 100); a violation in game 0 of 13, anywhere but the last chunk, must still be found, and it is the
+    entry the message names."""
+    from nashlab.games import validate_preference_matrix
+
+    P = np.stack([make_matrix("skew", n=100, seed=s) for s in range(13)])
+    P[0, 3, 7] += 1e-6
+    with pytest.raises(ValueError, match=r"max \|P \+ Pᵀ − 1\| = 1\.00e-06 at \(0, 3, 7\)|at \(0, 7, 3\)"):
+        validate_preference_matrix(P)
+    validate_preference_matrix(P[1:])  # the rest of the batch is valid
