@@ -160,3 +160,18 @@ def test_skew_violation_in_the_first_game_of_a_long_batch_is_refused():
     with pytest.raises(ValueError, match=r"max \|P \+ Pᵀ − 1\| = 1\.00e-06 at \(0, 3, 7\)|at \(0, 7, 3\)"):
         validate_preference_matrix(P)
     validate_preference_matrix(P[1:])  # the rest of the batch is valid
+
+
+def test_torch_newton_converges_on_its_own():
+    """M24 (the torch kernel's Newton Jacobian with the wrong sign): the torch path (``device="cpu"``) must converge
+    by Newton at the target β itself, as the numpy path does, not through the continuation fallback that would hide a
+    wrong Jacobian behind a right answer; its answer is the numpy one and satisfies the fixed point, recomputed here."""
+    from nashlab.games import regularized_nash
+
+    P = np.stack([make_matrix("embedding", n=30, seed=s) for s in range(3)])
+    beta = 0.02
+    pi, cert = regularized_nash(P, beta=beta, device="cpu", return_certificate=True)
+    assert list(cert.method) == ["newton"] * 3
+    np.testing.assert_allclose(pi, regularized_nash(P, beta=beta), atol=1e-12)
+    F = np.log(pi) - np.log(1 / 30) - np.einsum("bij,bj->bi", P, pi) / beta
+    assert ((F.max(-1) - F.min(-1)) / 2 <= 1e-10).all()
