@@ -266,7 +266,7 @@ def main(argv=None) -> int:
     if args.only:
         unknown = sorted(set(args.only) - set(ids))
         if unknown:
-            print(f"mutation_check: unknown mutant id(s) {', '.join(unknown)}; known: {ids[0]}..{ids[-1]}",
+            print(f"mutation_check: unknown mutant id(s) {', '.join(unknown)}; known: {min(ids)}..{max(ids)}",
                   file=sys.stderr)
             return 2
     chosen = [m for m in MUTANTS if not args.only or m.id in args.only]
