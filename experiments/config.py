@@ -286,17 +286,32 @@ def _policy(value, key: str) -> str:
     return value
 
 
-def _solver_names(value, key: str, registry: tuple[str, ...] | None) -> tuple[str, ...]:
+def _solver_names(value, key: str, registry: tuple[str, ...] | None,
+                  trust_rule_files: bool | None = False) -> tuple[str, ...]:
     if value == "all":
         if registry is None:
             raise ConfigError(f"{key} = 'all' needs the solver registry (nashlab.solvers.SOLVERS), which is unavailable")
         return registry
     names = _str_list(value, key)
-    if registry is not None:
-        for v in names:
-            if v not in registry:
-                raise ConfigError(f"{key}: unknown solver {v!r}; registered: {', '.join(registry)}")
+    for v in names:
+        _check_solver(v, key, registry, trust_rule_files)
     return names
+
+
+def _check_solver(name: str, key: str, registry, trust_rule_files: bool | None) -> None:
+    """A registered name, an installed entry point, or ``path/to/rule.py:NAME``. A rule file is Python code: a config
+    may name one, but it is imported only with ``trust_rule_files`` (``--trust-rule-files``); ``None`` accepts the
+    name without importing anything (reading a stored config back, e.g. ``nashlab report``)."""
+    if registry is None or name in registry:
+        return
+    from nashlab.solvers.registry import is_rule_file, load_rule
+
+    if is_rule_file(name) and trust_rule_files is None:
+        return
+    try:
+        load_rule(name, trusted=bool(trust_rule_files))
+    except (ValueError, OSError) as exc:
+        raise ConfigError(f"{key}: {exc}") from None
 
 
 def solver_registry() -> tuple[str, ...] | None:
@@ -317,7 +332,8 @@ _OVERRIDE_KEYS = ("eta", "beta", "iters", "every")
 
 
 def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ...] | None = None,
-                 check_games: bool = True, check_hparams: bool = True) -> SweepConfig:
+                 check_games: bool = True, check_hparams: bool = True,
+                 trust_rule_files: bool | None = False) -> SweepConfig:
     """Validate TOML text into a :class:`SweepConfig`.
 
     Args:
@@ -326,6 +342,8 @@ def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ..
         registry: solver names to validate against; ``None`` reads :data:`nashlab.solvers.SOLVERS`.
         check_games: build every game once (first seed) so a bad spec is refused at load, naming its key.
         check_hparams: call ``make_solver`` on every (solver, η, β) so a bad hyper-parameter is refused at load.
+        trust_rule_files: import a rule file the config names (``path/to/rule.py:NAME``: Python code); ``False``
+            refuses it in one line, ``None`` accepts the name without importing it.
 
     Raises:
         ConfigError: naming the offending key (dotted path) and the valid keys or the condition violated.
@@ -373,7 +391,7 @@ def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ..
         kw["eta"] = _float_list(sweep["eta"], "sweep.eta", positive=True)
     if "policy" in sweep:
         kw["policy"] = _policy(sweep["policy"], "sweep.policy")
-    solvers = _solver_names(sweep.get("solvers", "all"), "sweep.solvers", registry)
+    solvers = _solver_names(sweep.get("solvers", "all"), "sweep.solvers", registry, trust_rule_files)
 
     over_tbl = data.get("solvers", {})
     if not isinstance(over_tbl, dict):
@@ -381,8 +399,7 @@ def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ..
     overrides = []
     for name, tbl in over_tbl.items():
         key = f"solvers.{name}"
-        if registry is not None and name not in registry:
-            raise ConfigError(f"{key}: unknown solver {name!r}; registered: {', '.join(registry)}")
+        _check_solver(name, key, registry, trust_rule_files)
         if not isinstance(tbl, dict):
             raise ConfigError(f"{key} must be a table; got {tbl!r}")
         _refuse_unknown(tbl, _OVERRIDE_KEYS, key)
@@ -424,7 +441,8 @@ def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ..
         players = _int(g["players"], f"{key}.players", minimum=2) if "players" in g else None
         games.append(GameConfig(
             name=name, spec=g["spec"], ref=g.get("ref", "uniform"), players=players,
-            solvers=_solver_names(g["solvers"], f"{key}.solvers", registry) if "solvers" in g else None,
+            solvers=_solver_names(g["solvers"], f"{key}.solvers", registry, trust_rule_files) if "solvers" in g
+            else None,
             beta=_float_list(g["beta"], f"{key}.beta", positive=False) if "beta" in g else None,
             policy=_policy(g["policy"], f"{key}.policy") if "policy" in g else None,
         ))

@@ -237,7 +237,8 @@ def _expected(meta: dict[str, str]) -> int | None:
     from .config import ConfigError, expand, parse_config
 
     try:
-        return len(expand(parse_config(meta["config_text"], check_games=False, check_hparams=False)))
+        return len(expand(parse_config(meta["config_text"], check_games=False, check_hparams=False,
+                                           trust_rule_files=None)))
     except (KeyError, ConfigError):
         return None
 

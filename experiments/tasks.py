@@ -16,6 +16,7 @@ Measured on the default sweep's exact-feedback half (750 tasks, one process): 40
 from __future__ import annotations
 
 import functools
+import json
 import math
 import time
 from collections import defaultdict
@@ -143,6 +144,27 @@ def _traces(trace: dict, rows: slice | None, num_records: int) -> dict[str, list
     return out
 
 
+def _fingerprint(solver: str, hparams: dict) -> str | None:
+    """The rule's verification fingerprint (``nashlab verify``) at these hyper-parameters, recorded with each task."""
+    from nashlab.solvers.registry import load_rule
+
+    rule = load_rule(solver)
+    keys = ["eta", "beta"] + [o.name for o in rule.options]
+    return _fingerprint_of(solver, json.dumps({k: hparams[k] for k in keys if k in hparams}, sort_keys=True,
+                                              default=str))
+
+
+@functools.lru_cache(maxsize=4096)
+def _fingerprint_of(solver: str, hp_json: str) -> str | None:
+    from nashlab.solvers.registry import load_rule
+    from nashlab.solvers.verify import fingerprint
+
+    try:
+        return fingerprint(load_rule(solver), json.loads(hp_json))
+    except (ValueError, TypeError):
+        return None
+
+
 def _hparams(res) -> dict[str, Any]:
     out = {}
     for k, v in (getattr(res, "hparams", None) or {}).items():
@@ -153,6 +175,9 @@ def _hparams(res) -> dict[str, Any]:
                 out[k] = np.asarray(v, dtype=np.float64).tolist()
             except (TypeError, ValueError):
                 out[k] = repr(v)
+    solver = getattr(res, "solver", None)
+    if isinstance(solver, str):
+        out["fingerprint"] = _fingerprint(solver, dict(getattr(res, "hparams", None) or {}))
     return out
 
 

@@ -205,13 +205,14 @@ def judge_section(j: dict) -> dict:
     return out
 
 
-def resolved_config(cfg: dict, solver: str | None = None, overrides: dict | None = None) -> dict:
+def resolved_config(cfg: dict, solver: str | None = None, overrides: dict | None = None,
+                    rule_name: str | None = None) -> dict:
     """The run's whole configuration as JSON values: the checked ``[model]``, ``[game]``, ``[judge]`` with their
     defaults, and the :class:`TrainConfig` this solver runs with. A run folder stores it and compares a resume to it."""
     import json
     from dataclasses import asdict
 
-    tc = train_config(cfg, solver, overrides)
+    tc = train_config(cfg, solver, overrides, rule_name)
     whole = {"model": model_section(cfg.get("model", {})), "game": game_section(cfg.get("game", {})),
              "judge": judge_section(cfg.get("judge", {})), "train": asdict(tc)}
     return json.loads(json.dumps(whole))  # tuples → lists, as read back from the folder
@@ -341,8 +342,10 @@ def build_judge(j: dict, game):
     raise ValueError(f"[judge] kind must be 'known-nash' or 'reward-model'; got {kind!r}")
 
 
-def train_config(cfg: dict, solver: str | None = None, overrides: dict | None = None):
-    """``[train]`` merged with ``[solvers.<solver>]`` and ``overrides`` → :class:`TrainConfig`."""
+def train_config(cfg: dict, solver: str | None = None, overrides: dict | None = None, rule_name: str | None = None):
+    """``[train]`` merged with ``[solvers.<solver>]`` and ``overrides`` → :class:`TrainConfig`. A rule given as
+    ``path/to/rule.py:NAME`` also finds its table under its declared name (``rule_name``: ``[solvers.optimistic-inpo]``
+    for the README's example)."""
     from .trainer import TrainConfig
 
     t = cfg.get("train", {})
@@ -357,7 +360,7 @@ def train_config(cfg: dict, solver: str | None = None, overrides: dict | None = 
     per = cfg.get("solvers", {})
     if not isinstance(per, dict):
         raise ValueError("[solvers] must be a table of per-solver tables")
-    own = per.get(name, {})
+    own = per.get(name, per.get(rule_name, {}) if rule_name else {})
     if not isinstance(own, dict):
         raise ValueError(f"[solvers.{name}] must be a table; got {own!r}")
     t.update(own)
@@ -373,10 +376,10 @@ class Run:
     train: Any
 
 
-def build_run(cfg: dict, solver: str | None = None, overrides: dict | None = None) -> Run:
+def build_run(cfg: dict, solver: str | None = None, overrides: dict | None = None, rule_name: str | None = None) -> Run:
     """Everything a run needs, from a parsed config."""
     game, words = build_game(cfg.get("game", {}))
-    tc = train_config(cfg, solver, overrides)
+    tc = train_config(cfg, solver, overrides, rule_name)
     policy = build_policy(cfg.get("model", {}), words)
     judge = build_judge(cfg.get("judge", {}), game)
     return Run(policy, game, judge, tc)

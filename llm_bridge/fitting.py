@@ -41,7 +41,7 @@ class FittingMixin:
                 step_loss = 0.0
                 for m in range(c.grad_accum):
                     mine = self._my_prompts(step_prompts[m * micro:(m + 1) * micro])
-                    loss = self._pair_loss([rollouts_by_prompt[p] for p in mine])
+                    loss = self._pair_loss([rollouts_by_prompt[p] for p in mine], phase)
                     ctx = acc.no_sync(self.model) if m < c.grad_accum - 1 else contextlib.nullcontext()
                     with ctx:
                         acc.backward(loss / c.grad_accum)
@@ -61,16 +61,16 @@ class FittingMixin:
         w[:K] = 1.0 / K
         return w
 
-    def _set_log_partition(self, r: _Rollout) -> None:
+    def _set_log_partition(self, r: _Rollout, phase: int = 0) -> None:
         """``r.log_z = log Σ_k w_k e^{s(y_k)}`` for ``loss_form = "pointwise"`` (after ``r.win_rate`` is set)."""
         if self.config.loss_form != "pointwise":
             return
-        s = self.loss.step_log_ratio({k: v.cpu() for k, v in r.anchors.items()}, r.win_rate.cpu())
+        s = self.loss.step_log_ratio({k: v.cpu() for k, v in r.anchors.items()}, r.win_rate.cpu(), phase=phase)
         w = self._partition_weights(r)
         keep = w > 0
         r.log_z = torch.logsumexp(s[keep] + w[keep].log(), 0)
 
-    def _pair_loss(self, rollouts: list[_Rollout]) -> torch.Tensor:
+    def _pair_loss(self, rollouts: list[_Rollout], phase: int = 0) -> torch.Tensor:
         """Mean solver loss over all pairs ``i < j`` of the given prompts (one forward for all their responses), or
         the mean pointwise residual over their responses (``loss_form = "pointwise"``)."""
         lp = self._logprobs(self._fit_model, rollouts, grad=True).float()
@@ -80,7 +80,7 @@ class FittingMixin:
                 K = len(r.responses)
                 anc = {k: r.anchors[k].to(dev).float() for k in self.loss.anchors}
                 sq.append(self.loss.pointwise(lp[k0:k0 + K], anc, r.win_rate.to(dev).float(),
-                                              r.log_z.to(dev).float()))
+                                              r.log_z.to(dev).float(), phase=phase))
                 k0 += K
             return torch.cat(sq).mean()
         ys, yps, ay, ayp, tg = [], [], {k: [] for k in self.loss.anchors}, {k: [] for k in self.loss.anchors}, []
@@ -100,4 +100,4 @@ class FittingMixin:
             k0 += K
         cat = lambda xs: torch.cat(xs, 0)  # noqa: E731
         return self.loss(cat(ys), cat(yps), {k: cat(v) for k, v in ay.items()}, {k: cat(v) for k, v in ayp.items()},
-                         cat(tg))
+                         cat(tg), phase=phase)

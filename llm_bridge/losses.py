@@ -16,8 +16,9 @@ the trainer's own fitting code on a one-token model with free logits).
   as CPU state dicts, π_0 before they exist). A rule with a player axis (``others``: the mean over the other players)
   is realised with one network whose past iterates play the other players, as in the MNPO paper's practical
   version: ``others`` is the mean of ``π_t, π_{t−1}, …, π_{t−N+2}``.
-* opponents (per phase, :attr:`SequenceLoss.opponents`): ``("t", v)`` samples of π_t; ``("half", v)`` samples of the
-  previous phase's model π_½ (extragradient: parameters *and optimizer state* are restored to θ_t before the next
+* opponents (per phase, :attr:`SequenceLoss.opponents`): ``("t", v)`` π_t, by leave-one-out over the self-play
+  samples; ``("half", v)`` M fresh samples of the current model: π_t in the first phase of an extragradient rule
+  (both phases then share one estimator), the previous phase's model π_½ in the second (extragradient: parameters *and optimizer state* are restored to θ_t before the next
   phase, which trains on the same pairs); ``("mixture", v)`` samples of the token-level geometric mixture
   ``softmax(Σ_k w_k z_k)`` of the anchors' logits (Nash-MD-PG / TRL's realisation of π^μ: exact for one-token
   responses, an approximation of the sequence-level mixture otherwise); ``("past:j", v)`` samples of π_{t−j}. The
@@ -69,7 +70,11 @@ class SequenceLoss:
         for anchors, _, opps in resolved:
             terms = []
             for t, v in opps:
-                if t.kind == "iterate":
+                if t.kind == "iterate" and len(resolved) > 1:
+                    # an extragradient rule estimates every phase from M fresh samples of the current model (π_t
+                    # before the first fit, π_½ after it), so the phases' targets share one estimator and noise model
+                    terms.append(("half", v))
+                elif t.kind == "iterate":
                     terms.append(("t", v))
                 elif t.kind == "others":
                     terms += [("t" if j == 0 else f"past:{j}", v / (self._players - 1)) for j in range(self._players - 1)]

@@ -19,32 +19,22 @@ import copy
 
 import torch
 
-#: Anchor keys whose log-probs are the columns ``π_t, π_{t−1}, …, π_{t−H}`` (``[N, 1 + H]``): ``log_pi_hist_*``
-#: (``td-mnpo``) and ``log_pi_opp_*`` (``mnpo``).
-HISTORY_ANCHORS = ("hist", "opp")
+#: Anchor keys whose log-probs are the columns ``π_t, π_{t−1}, …, π_{t−H}`` (``[N, 1 + H]``): the past iterates
+#: (``past:j`` is column j; ``others``, the mean over the other players, the first ``N − 1`` columns).
+HISTORY_ANCHORS = ("hist",)
 
 
-def history_length(loss, config) -> int:
-    """``H``, the number of past iterates ``π_{t−1}, …, π_{t−H}`` the rule keeps: ``loss.history`` where the loss
-    declares it, else from the rule's name and hyper-parameters (``td-mnpo``: ``len(λ) − 1``; ``mnpo``: ``N − 2``)."""
-    declared = getattr(loss, "history", None)
-    if declared is not None:
-        return int(declared)
-    # The trainer's only branches on a rule's name: to be replaced by the loss's declaration (``loss.history``).
-    hp = loss.hparams
-    if config.solver == "td-mnpo":
-        return len(hp["lam"]) - 1  # π_{t-1} .. π_{t-H+1}
-    if config.solver == "mnpo":
-        return int(hp["num_players"]) - 2  # π_{t-1} .. π_{t-N+2}
-    return 0
+def history_length(loss, config=None) -> int:
+    """``H``, the number of past iterates ``π_{t−1}, …, π_{t−H}`` the rule keeps, from its declaration
+    (:attr:`~nashlab.llm_bridge.losses.SequenceLoss.history`: the largest lag any anchor or opponent reads)."""
+    return int(loss.history)
 
 
-def phase_opponents(loss) -> tuple[str, ...]:
-    """The opponent kind of each phase (a key of :data:`~nashlab.llm_bridge.rollout.ESTIMATORS`): ``loss.opponent``
-    for the first phase and the current model (``"half"``, π_½) for every later one."""
-    # Derived from ``phases`` / ``opponent`` as the losses declare them today; the place to read a per-phase
-    # declaration (``loss.opponents``) once the losses carry one.
-    return (loss.opponent,) + ("half",) * (loss.phases - 1)
+def phase_opponents(loss) -> tuple[tuple[tuple[str, float], ...], ...]:
+    """Each phase's opponent terms ``((kind, weight), …)`` from the rule's declaration
+    (:attr:`~nashlab.llm_bridge.losses.SequenceLoss.opponents`; kinds ``"t"``, ``"half"``, ``"mixture"``,
+    ``"past:j"``)."""
+    return loss.opponents
 
 
 def history_anchors(tr, rollouts, t: torch.Tensor, needed: set) -> dict[str, torch.Tensor]:
@@ -81,13 +71,13 @@ class RealisationMixin:
         self._scratch.load_state_dict(state)
         return self._scratch
 
-    def _estimate(self, rollouts: dict, mine: list[int], opponent: str, phase: int) -> dict:
-        """Set ``win_rate`` (and ``log_z``) of this process's rollouts against ``opponent``; every process's rollouts
-        to every process."""
+    def _estimate(self, rollouts: dict, mine: list[int], opponent, phase: int) -> dict:
+        """Set ``win_rate`` (and ``log_z``) of this process's rollouts against the phase's opponent terms; every
+        process's rollouts to every process."""
         mine_r = [rollouts[ctx] for ctx in mine]
-        for r, g in zip(mine_r, self._win_rates(mine_r, opponent, phase=phase)):
+        for r, g in zip(mine_r, self._phase_win_rates(mine_r, opponent, phase=phase)):
             r.win_rate = g
-            self._set_log_partition(r)
+            self._set_log_partition(r, phase)
         return self._share({ctx: rollouts[ctx] for ctx in mine})
 
     def _schedule(self) -> None:

@@ -12,8 +12,11 @@ The estimate ``ĝ(y_i)`` of ``(Pπ_opp)(y_i)`` depends only on the opponent kind
   (unbiased), or ``(1/M) Σ_m o(y_i ≻ y''_m)`` over M fresh samples of π_t when the pairs are not on-policy;
 * ``"half"`` (the current model: π_½ after an extragradient half step, π_t before it): M fresh samples of it;
 * ``"mixture"`` (π^μ): M samples of the token-level mixture ``softmax((1−ηβ) z_t + ηβ z_ref)``;
-* ``"players"`` (π_t and the past iterates π_{t−1}, …): the mean of the π_t estimate and of M samples of each
-  history iterate.
+* ``"past:j"`` (π_{t−j}, a past iterate kept by the trainer): M samples of it.
+
+A phase's opponents are a weighted combination ``Σ_m v_m π_{o_m}`` (read from the rule's declaration,
+:attr:`~nashlab.llm_bridge.losses.SequenceLoss.opponents`), and its estimate is ``Σ_m v_m ĝ_m``
+(:meth:`RolloutMixin._phase_win_rates`): MNPO's opponents ``mean_j π_{t−j}``, OMWU's ``2·π_t − π_{t−1}``.
 
 With ``feedback = "exact"`` every kind reads the opponents' exact action distributions instead (:data:`EXACT`).
 """
@@ -76,35 +79,52 @@ def vs_t(tr, rollouts: list[_Rollout], phase: int) -> list[torch.Tensor]:
 
 
 def vs_mixture(tr, rollouts: list[_Rollout], phase: int) -> list[torch.Tensor]:
-    """``"mixture"``: M samples of ``softmax((1−α) z_t + α z_ref)``, ``α = ηβ`` (Nash-MD's π^μ, token level)."""
+    """``"mixture"``: M samples of ``softmax((1−α) z_t + α z_ref)``, the token-level geometric mixture of the phase's
+    anchors (Nash-MD's π^μ, ``α = ηβ``); α is the declared weight of π_ref (:func:`mixture_weight`)."""
     key = 20 + phase
-    alpha = float(tr.hparams["eta"]) * float(tr.hparams["beta"])
+    alpha = mixture_weight(tr.loss, phase)
     opp = tr._sample(tr.unwrapped, [r.context for r in rollouts], tr.config.opponent_samples, phase=key,
                      mixture_with=(tr.ref_model, alpha))
     return _mean([_judged(tr, rollouts, opp, key)], len(rollouts))
 
 
-def vs_players(tr, rollouts: list[_Rollout], phase: int) -> list[torch.Tensor]:
-    """``"players"``: ``mean_j ĝ_j`` over π_t (the ``"t"`` estimate) and M samples of each history iterate
-    π_{t−1}, π_{t−2}, … (:attr:`OnlineTrainer.history_states`)."""
-    g = [tr._win_rates(rollouts, "t", phase)]
-    contexts = [r.context for r in rollouts]
-    for j, state in enumerate(tr.history_states):
-        key = 10 * (phase + 1) + 30 + j
-        opp = tr._sample(tr._scratch_model(state), contexts, tr.config.opponent_samples, phase=key)
-        g.append(_judged(tr, rollouts, opp, key))
-    return _mean(g, len(rollouts))
+def vs_past(tr, rollouts: list[_Rollout], phase: int, lag: int) -> list[torch.Tensor]:
+    """``"past:j"``: M samples of the past iterate π_{t−j} (:attr:`OnlineTrainer.history_states` ``[j − 1]``; π_0
+    before the start)."""
+    key = 10 * (phase + 1) + 30 + (lag - 1)
+    opp = tr._sample(tr._scratch_model(tr.history_states[lag - 1]), [r.context for r in rollouts],
+                     tr.config.opponent_samples, phase=key)
+    return _mean([_judged(tr, rollouts, opp, key)], len(rollouts))
 
 
-#: opponent kind -> ``estimator(trainer, rollouts, phase)``, one ``[K]`` estimate of ``(Pπ_opp)(y_i)`` per rollout.
-ESTIMATORS: dict[str, Callable] = {"t": vs_t, "half": vs_current, "mixture": vs_mixture, "players": vs_players}
+def mixture_weight(loss, phase: int) -> float:
+    """α of the token-level mixture ``softmax((1−α) z_t + α z_ref)`` from the phase's anchors, which must be π_t and
+    π_ref with weights ``1 − α`` and ``α`` (a mixture of other anchors has no token-level sampler here)."""
+    weights = dict(loss.mixture[phase])
+    alpha = weights.get("ref", 0.0)
+    if set(weights) - {"t", "ref"} or abs(weights.get("t", 0.0) + alpha - 1.0) > 1e-12:
+        raise ValueError(f"rule {loss.name}: a 'mixture' opponent is sampled as the token-level mixture of π_t and "
+                         f"π_ref, so its anchors must be iterate and ref with weights summing to 1; got {weights}")
+    return float(alpha)
 
-#: opponent kind -> the ``[C, n+1]`` exact action distributions of its opponents (``feedback = "exact"``; the
-#: mixture has none and is refused when the trainer is built). Iterates before the start are π_0.
+
+def opponent_kind(kind: str) -> tuple[str, int]:
+    """``"past:2"`` → ``("past", 2)``; any other kind → ``(kind, 0)``."""
+    if kind.startswith("past:"):
+        return "past", int(kind.split(":", 1)[1])
+    return kind, 0
+
+
+#: opponent kind -> ``estimator(trainer, rollouts, phase[, lag])``, one ``[K]`` estimate of ``(Pπ_opp)(y_i)`` per
+#: rollout (``"past"`` takes the lag j of ``"past:j"``).
+ESTIMATORS: dict[str, Callable] = {"t": vs_t, "half": vs_current, "mixture": vs_mixture, "past": vs_past}
+
+#: opponent kind -> the ``[C, n+1]`` exact action distribution of the opponent (``feedback = "exact"``; the mixture
+#: has none and is refused when the trainer is built). Iterates before the start are π_0.
 EXACT: dict[str, Callable] = {
-    "t": lambda tr: [tr._exact_pi(tr.iteration)],
-    "half": lambda tr: [tr._exact_pi(tr.iteration)],  # π_½ during the extragradient re-estimate (``_half_pi``)
-    "players": lambda tr: [tr._exact_pi(max(tr.iteration - j, 0)) for j in range(1 + tr.histories)],
+    "t": lambda tr, lag: tr._exact_pi(tr.iteration),
+    "half": lambda tr, lag: tr._exact_pi(tr.iteration),  # π_½ during the extragradient re-estimate (``_half_pi``)
+    "past": lambda tr, lag: tr._exact_pi(max(tr.iteration - lag, 0)),
 }
 
 
@@ -195,17 +215,30 @@ class RolloutMixin:
             mine.append(r)
         return {r.context: r for r in gather_object(mine)}
 
+    def _phase_win_rates(self, rollouts: list[_Rollout], terms, phase: int) -> list[torch.Tensor]:
+        """``Σ_m v_m ĝ_m`` over a phase's opponent terms ``((kind, v_m), …)`` (one ``[K]`` estimate per rollout); a
+        combination of equal weights summing to 1 is the plain mean of the estimates."""
+        if len(terms) == 1 and terms[0][1] == 1.0:
+            return self._win_rates(rollouts, terms[0][0], phase)
+        parts = [self._win_rates(rollouts, kind, phase) for kind, _ in terms]
+        weights = [v for _, v in terms]
+        if len(set(weights)) == 1 and abs(weights[0] * len(weights) - 1.0) < 1e-12:
+            return _mean(parts, len(rollouts))
+        return [sum(v * g[i] for v, g in zip(weights, parts)) for i in range(len(rollouts))]
+
     def _win_rates(self, rollouts: list[_Rollout], opponent: str, phase: int) -> list[torch.Tensor]:
-        """``[K]`` estimates of ``(Pπ_opp)(y_i)`` for the opponent kind ``opponent``, one per rollout, by its
-        estimator in :data:`ESTIMATORS` (or, with ``feedback = "exact"``, from :data:`EXACT`). Each draw is seeded by
-        ``(seed, iteration, prompt, phase, opponent)``; the opponents of all prompts are sampled in one batched call
-        per opponent model."""
-        if opponent not in ESTIMATORS:
-            raise ValueError(f"unknown opponent kind {opponent!r}; known: {', '.join(ESTIMATORS)}")
+        """``[K]`` estimates of ``(Pπ_opp)(y_i)`` for the opponent kind ``opponent`` (``"t"``, ``"half"``,
+        ``"mixture"``, ``"past:j"``), one per rollout, by its estimator in :data:`ESTIMATORS` (or, with
+        ``feedback = "exact"``, from :data:`EXACT`). Each draw is seeded by ``(seed, iteration, prompt, phase,
+        opponent)``; the opponents of all prompts are sampled in one batched call per opponent model."""
+        kind, lag = opponent_kind(opponent)
+        if kind not in ESTIMATORS:
+            raise ValueError(f"unknown opponent kind {opponent!r}; known: t, half, mixture, past:j")
         if self.config.feedback == "exact":
             with self.clock("judging"):
-                return [self._exact_win_rates(r, opponent) for r in rollouts]
-        return ESTIMATORS[opponent](self, rollouts, phase)
+                return [self._exact_win_rates(r, kind, lag) for r in rollouts]
+        return ESTIMATORS[kind](self, rollouts, phase, lag) if kind == "past" else \
+            ESTIMATORS[kind](self, rollouts, phase)
 
     def _exact_pi(self, iteration: int) -> torch.Tensor:
         """``[C, n+1]`` exact action distribution of ``π_s`` for ``s ≤ t`` (recorded in :attr:`history` by
@@ -216,10 +249,10 @@ class RolloutMixin:
             return self.game.exact_action_distribution(self.policy, self.unwrapped)
         return torch.as_tensor(self.history[iteration]["pi"], dtype=torch.float64)
 
-    def _exact_win_rates(self, r: _Rollout, opponent: str) -> torch.Tensor:
-        """``g(y_i) = mean_opp Σ_a P⁺[c, a(y_i), a] π_opp(c, a)`` (``feedback = "exact"``)."""
-        pis = EXACT[opponent](self)
+    def _exact_win_rates(self, r: _Rollout, kind: str, lag: int = 0) -> torch.Tensor:
+        """``g(y_i) = Σ_a P⁺[c, a(y_i), a] π_opp(c, a)`` (``feedback = "exact"``)."""
+        pi = EXACT[kind](self, lag)
         Pa = torch.as_tensor(self.game.P_aug, dtype=torch.float64)
         Pa = Pa[r.context] if Pa.ndim == 3 else Pa
         acts = torch.tensor([self.game.parse(x) for x in r.texts], dtype=torch.long)
-        return torch.stack([Pa[acts] @ pi[r.context] for pi in pis]).mean(0)
+        return Pa[acts] @ pi[r.context]

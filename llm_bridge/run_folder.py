@@ -27,7 +27,9 @@ CONFIG_FILE = "config.json"
 #: ``train.lr_final`` is set (the learning-rate schedule is spread over the iterations).
 EXTENDABLE = ("train.iterations", "train.checkpoint_every", "train.eval_every")
 
-RUN_FILES = RUN_OUTPUTS + (CONFIG_FILE,)
+#: The rule's ``nashlab verify`` report at the run's hyper-parameters (written by ``nashlab llm train``).
+VERIFICATION_FILE = "verification.json"
+RUN_FILES = RUN_OUTPUTS + (CONFIG_FILE, VERIFICATION_FILE)
 
 _UNSET = object()
 

@@ -14,7 +14,8 @@ class TrainConfig:
     """Hyper-parameters of the online loop (all validated in ``__post_init__``).
 
     Attributes:
-        solver: rule name (``inpo``, ``sppo``, ``egpo``, ``nash-mp``, ``mnpo``, ``td-mnpo``, ``nash-md``, ...).
+        solver: a registered rule name (``nashlab solvers``), ``path/to/rule.py:NAME``, an installed entry point, or
+            a :class:`nashlab.solvers.Rule`.
         eta, beta: the rule's η, β (``None``: β from the game, η the solver's default).
         solver_options: extra factory options (``num_players``, ``lam``, ``rho``).
         iterations: online iterations ``T``.
@@ -151,8 +152,10 @@ class TrainConfig:
         number("top_p", 0, 1, strict=True)
         number("pair_temperature", 0, strict=True, optional=True)
         number("pair_top_p", 0, 1, strict=True, optional=True)
-        if not (isinstance(self.solver, str) and self.solver):
-            raise ValueError(f"solver must be a solver name; got {self.solver!r}")
+        from nashlab.solvers.rule import Rule
+
+        if not (isinstance(self.solver, str) and self.solver) and not isinstance(self.solver, Rule):
+            raise ValueError(f"solver must be a rule name, path/to/rule.py:NAME or a Rule; got {self.solver!r}")
         if not isinstance(self.solver_options, dict):
             raise ValueError(f"solver_options must be a table; got {self.solver_options!r}")
         if not (len(self.adam_betas) == 2 and all(isinstance(b, (int, float)) and not isinstance(b, bool)

@@ -49,7 +49,7 @@ from .fitting import FittingMixin
 from .losses import SequenceLoss, make_sequence_loss
 from .policy import SequencePolicy
 from .realisation import RealisationMixin, phase_opponents
-from .rollout import EXACT, KL_SAMPLE_PHASE, RolloutMixin, _Rollout, derive_seed
+from .rollout import EXACT, KL_SAMPLE_PHASE, RolloutMixin, _Rollout, derive_seed, mixture_weight, opponent_kind
 from .scoring import FORWARD_OVERHEAD_TOKENS, SCORE_TOKEN_BUDGET, ScoringMixin, length_buckets, share_prompt_wins
 from .train_config import TrainConfig
 from .train_metrics import PHASES_TIMED, MetricsMixin, PhaseClock
@@ -109,6 +109,9 @@ class OnlineTrainer(ScoringMixin, RolloutMixin, FittingMixin, RealisationMixin, 
         beta = game.beta if config.beta is None else config.beta
         self.loss = make_sequence_loss(config.solver, config.eta, beta, **config.solver_options)
         self.hparams = self.loss.hparams
+        for phase, terms in enumerate(phase_opponents(self.loss)):
+            if any(k == "mixture" for k, _ in terms):
+                mixture_weight(self.loss, phase)  # refuse a mixture the token-level sampler cannot draw, up front
         model = policy.model.to(accelerator.device)
         # π_ref: a frozen copy of the initial model (its log-probs only).
         self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
@@ -134,7 +137,7 @@ class OnlineTrainer(ScoringMixin, RolloutMixin, FittingMixin, RealisationMixin, 
             if not (isinstance(judge, KnownNashJudge) and judge.game is game):
                 raise ValueError("feedback = 'exact' needs the known-Nash judge of the trained game "
                                  f"(got {type(judge).__name__}); use feedback = 'sampled'")
-            if any(o not in EXACT for o in phase_opponents(self.loss)):  # the mixture: no exact distribution
+            if any(opponent_kind(k)[0] not in EXACT for terms in phase_opponents(self.loss) for k, _ in terms):
                 raise ValueError(f"feedback = 'exact' is not available for {config.solver} (its opponent is a "
                                  "token-level mixture without an exact action distribution); use 'sampled'")
 

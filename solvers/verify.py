@@ -15,7 +15,7 @@ run here (``conformance.cuda`` without a GPU, ``llm-realisation`` without the ``
 3. **loss-step** — minimising the derived pairwise loss, and the pointwise loss, over free logits (L-BFGS, every
    ordered pair, exact targets) reproduces each phase's step (≤ 1e-6).
 4. **llm-realisation** — the rule trained through the LLM trainer's own fitting code on a one-token model with free
-   logits reproduces three steps (≤ 1e-5) (:func:`nashlab.llm_bridge.realisation.realisation_error`).
+   logits reproduces three steps (≤ 1e-5) (:func:`nashlab.llm_bridge.realisation_check.realisation_error`).
 5. **claim** — the declared :class:`~.rule.Claim` on :data:`SUITE` at the given (η, β), and again at the declared η
    limit (``claim.eta-limit``): linear ``KL(π*_β‖π_t) ≤ C·q^t·KL(π*_β‖π_0)`` at every t until ``q^t`` reaches 1e-10
    (at most :data:`MAX_CLAIM_STEPS`); average ``DG(π̄_T) ≤ bound(hp, n, T)`` at T = 250, 500, 1000, 2000; a floor: the
@@ -634,7 +634,7 @@ def check_refusals(rule, hp) -> Check:
 
 def check_llm_realisation(rule, hp) -> Check:
     try:
-        from nashlab.llm_bridge.realisation import realisation_error
+        from nashlab.llm_bridge.realisation_check import realisation_error
     except ImportError as e:
         return Check("llm-realisation", None, None, 1e-5, f"not run: {e} (install nashlab[llm])")
     err, detail = realisation_error(rule, hp)

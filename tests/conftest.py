@@ -1,6 +1,7 @@
-"""Shared test configuration: hypothesis profiles and the GPU marker."""
+"""Shared test configuration: hypothesis profiles, the GPU marker, and a private verification cache."""
 
 import os
+import tempfile
 
 import pytest
 import torch
@@ -16,6 +17,10 @@ settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True
 settings.register_profile("dev", deadline=None, suppress_health_check=_quiet)
 settings.register_profile("thorough", deadline=None, max_examples=1000, print_blob=True, suppress_health_check=_quiet)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# `nashlab verify` caches its reports (and `llm train` reads them); the suite keeps its own cache, shared by every test
+# and subprocess of one run, so it neither reads nor writes the user's ~/.cache/nashlab.
+os.environ.setdefault("NASHLAB_CACHE_DIR", tempfile.mkdtemp(prefix="nashlab-test-cache-"))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -44,7 +44,14 @@ def add_parser(subparsers) -> None:
     t = sub.add_parser("train", help="run the online loop from a TOML config", description=TRAIN_DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--config", required=True, help="TOML run file (see experiments/configs/llm_*.toml)")
-    t.add_argument("--solver", default=None, help="override [train] solver (inpo, sppo, egpo, nash-mp, mnpo, ...)")
+    t.add_argument("--solver", default=None, help="override [train] solver: a registered rule (nashlab solvers), "
+                                                  "path/to/rule.py:NAME or an installed entry point")
+    t.add_argument("--unverified", action="store_true",
+                   help="train a rule that fails nashlab verify at the run's hyper-parameters (recorded in the run's "
+                        "verification.json and in --json)")
+    t.add_argument("--trust-rule-files", action="store_true",
+                   help="import a rule file named by the config's [train] solver (Python code: refused without "
+                        "this flag; a file given with --solver is trusted)")
     t.add_argument("--out", default=None, help="run folder: config.json, metrics.csv, tb/, checkpoint/ "
                                                "(default: write nothing)")
     t.add_argument("--resume", action="store_true", help="continue the run in OUT (same config)")
@@ -85,6 +92,34 @@ def _on_main_process(accelerator, fn):
     return value
 
 
+def _gate(rule, r, args) -> dict:
+    """Verify the rule at the run's hyper-parameters (``nashlab verify``, cached by fingerprint) before the first
+    iteration; a failing rule is refused in one line unless ``--unverified``."""
+    from nashlab.solvers.verify import cached_verify, first_failure
+
+    beta = r.game.beta if r.train.beta is None else r.train.beta
+    report = cached_verify(rule, r.train.eta, beta, **r.train.solver_options)
+    bad = first_failure(report)
+    if bad is not None and not args.unverified:
+        raise ValueError(f"rule {rule.name} failed nashlab verify at {report['hparams']}: check {bad['name']} "
+                         f"({bad['detail']}); pass --unverified to train it anyway")
+    return {**report, "unverified": bad is not None}
+
+
+def _write_verification(out: str, report: dict) -> None:
+    import json
+    import os
+
+    from nashlab.solvers.verify import _finite
+
+    from nashlab.llm_bridge.run_folder import VERIFICATION_FILE
+
+    tmp = os.path.join(out, VERIFICATION_FILE + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(_finite(report), f, indent=1, allow_nan=False)
+    os.replace(tmp, os.path.join(out, VERIFICATION_FILE))
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C: the iteration is abandoned, the last checkpoint kept
 
@@ -111,8 +146,13 @@ def run(args) -> int:
     if args.seed is not None:
         overrides["seed"] = args.seed
     t0 = time.perf_counter()
-    whole = resolved_config(cfg, args.solver, overrides)
-    r = build_run(cfg, args.solver, overrides)
+    from nashlab.solvers import load_rule
+
+    spec = args.solver if args.solver is not None else cfg.get("train", {}).get("solver", "inpo")
+    rule = load_rule(spec, trusted=args.solver is not None or args.trust_rule_files)
+    whole = resolved_config(cfg, args.solver, overrides, rule.name)
+    r = build_run(cfg, args.solver, overrides, rule.name)
+    verification = _gate(rule, r, args)
 
     def log(m):
         if not args.json:
@@ -126,6 +166,8 @@ def run(args) -> int:
     if args.out:
         resume = _on_main_process(trainer.accelerator, lambda: prepare(
             args.out, whole, source=args.config, resume=args.resume, overwrite=args.overwrite))
+        if trainer.accelerator.is_main_process:
+            _write_verification(args.out, verification)
     # SIGTERM stops like Ctrl-C; a handler the entry point installed already does that
     previous = signal.getsignal(signal.SIGTERM)
     if previous in (signal.SIG_DFL, None):
@@ -151,9 +193,12 @@ def run(args) -> int:
         "seconds_per_iteration": mean("seconds_per_iteration"),
         "phase_seconds": {k: mean(f"seconds_{k}") for k in PHASES_TIMED},
         "seconds": time.perf_counter() - t0, "device": str(trainer.accelerator.device), "out": args.out,
+        "verification": {k: verification[k] for k in ("passed", "fingerprint", "unverified")},
     }
     if args.json:
-        print(json.dumps(summary, default=float))
+        from nashlab.experiments.json_output import emit_json, ends_from_flat
+
+        emit_json({**summary, **ends_from_flat(summary)})
     else:
         print(f"duality gap {summary['initial_duality_gap']:.4f} -> {summary['final_duality_gap']:.4f} "
               f"in {summary['iterations']} iterations ({summary['seconds']:.1f} s)", file=sys.stderr)

@@ -30,6 +30,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="run the tasks on Ray (pip install 'nashlab[ray]'): a local runtime, or ADDRESS "
                         "('auto', 'ray://host:10001') of a cluster")
+    p.add_argument("--trust-rule-files", action="store_true",
+                   help="import the rule files (path/to/rule.py:NAME) the config names: they are Python code, so a "
+                        "config that names one is refused without this flag")
     p.add_argument("--no-batch", action="store_true", help="run every task alone instead of stacking compatible ones")
     p.add_argument("--no-figs", action="store_true", help="do not draw the figures at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -41,7 +44,7 @@ def run(args) -> int:
     from nashlab.experiments.config import config_stem, load_config
     from nashlab.experiments.runner import run_sweep
 
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, trust_rule_files=args.trust_rule_files)
     out = args.out or os.path.join("runs", config_stem(args.config))
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
     if workers < 1:

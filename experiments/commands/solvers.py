@@ -23,8 +23,19 @@ def add_parser(subparsers) -> None:
                               description=plain_help(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rule", action="append", default=[], metavar="SPEC",
                    help="also list this rule (path/to/rule.py:NAME or an installed entry point); repeatable")
+    p.add_argument("--markdown", action="store_true",
+                   help="print the table as Markdown rows (the README's solvers table is this output)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line" + JSON_HELP)
     p.set_defaults(func=run)
+
+
+def markdown(rows) -> str:
+    """The README's solvers table: one row per rule, every cell read from its declaration."""
+    lines = ["| key | update (ℓ = log π) | fixed point | claim | paper |", "|---|---|---|---|---|"]
+    for r in rows:
+        cells = [f"`{r['name']}`", r["update"], r["fixed_point"], f"{r['claim']}: {r['claim_text']}", r["paper"]]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
 
 
 def run(args) -> int:
@@ -36,6 +47,9 @@ def run(args) -> int:
     rows = [describe(r) for r in rules]
     if args.json:
         emit_json({"rules": rows})
+        return 0
+    if args.markdown:
+        print(markdown(rows))
         return 0
     width = max(len(r["name"]) for r in rows)
     for r in rows:

@@ -219,7 +219,7 @@ def test_resume_finishes_a_checkpoint_replacement_cut_by_a_kill(run, capsys):
     shutil.copytree(out / "checkpoint", out / "checkpoint.old")
     os.replace(out / "checkpoint", out / "checkpoint.tmp")
     assert _train(config, out, "--resume") == 0
-    assert sorted(os.listdir(out)) == ["checkpoint", "config.json", "metrics.csv", "tb"]
+    assert sorted(os.listdir(out)) == ["checkpoint", "config.json", "metrics.csv", "tb", "verification.json"]
     assert _rows(out / "metrics.csv") == full
 
 

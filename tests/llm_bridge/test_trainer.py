@@ -112,12 +112,14 @@ def test_config_refuses_unknown_keys():
         TrainConfig.from_dict({"learning_rate": 1e-3})
 
 
-@pytest.mark.parametrize("solver", sorted(__import__("nashlab.llm_bridge.losses", fromlist=["PHASES"]).PHASES))
-def test_every_bridged_solver_runs_its_sampling_path(solver):
-    """One real iteration (sampling, judging, opponents, fit) per solver: finite loss and metrics. The update each
-    one realises is checked exactly in test_loss_equals_step.py."""
-    eta = {"nash-mp": 1.0, "mmd": 0.2}.get(solver, 0.5)
-    beta = 0.0 if solver in ("sppo", "mwu", "mnpo") else 0.05
+@pytest.mark.parametrize("solver", sorted(__import__("nashlab.solvers", fromlist=["RULES"]).RULES))
+def test_every_registered_rule_runs_its_sampling_path(solver):
+    """One real iteration (sampling, judging, opponents, fit) per registered rule: finite loss and metrics. The update
+    each one realises is checked exactly in test_loss_equals_step.py."""
+    from nashlab.solvers import RULES
+
+    eta = {"nash-mp": 1.0, "mmd": 0.2, "omwu": 0.125}.get(solver, 0.5)
+    beta = 0.0 if not RULES[solver].beta_used else 0.05
     tr = tiny_run(solver, iterations=1, epochs=1, eta=eta, beta=beta)
     h = tr.train()
     assert len(h) == 2 and all(np.isfinite(h[1][k]) for k in ("loss", "duality_gap", "reg_duality_gap"))
@@ -311,7 +313,9 @@ def test_exact_feedback_mnpo_averages_over_the_history_iterates():
     P = P[1] if P.ndim == 3 else P
     pis = [np.asarray(tr.history[s]["pi"])[1] for s in (2, 1)]
     by_hand = [np.mean([P[tr.game.parse(x)] @ pi for pi in pis]) for x in texts]
-    np.testing.assert_allclose(tr._win_rates([r], "players", phase=0)[0].numpy(), by_hand, atol=1e-12)
+    terms = tr.loss.opponents[0]
+    assert terms == (("t", 0.5), ("past:1", 0.5))  # the other players: π_t and π_{t−1}, equally weighted
+    np.testing.assert_allclose(tr._phase_win_rates([r], terms, phase=0)[0].numpy(), by_hand, atol=1e-12)
 
 
 def test_exact_feedback_refusals():

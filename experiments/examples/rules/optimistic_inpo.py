@@ -10,7 +10,8 @@ per step; an LLM trainer samples π_{t−1} again). η is the step, β the KL we
 
 * Fixed point: π*_β (at ``π_t = π_{t−1} = π*_β`` the optimistic term is ``Pπ*_β`` and the step is INPO's, whose fixed
   point is π*_β).
-* Conditions: ``ηβ ≤ 1`` (a convex anchor) and ``η ≤ 1/8`` (OMWU's step-size condition for the optimistic term).
+* Conditions: ``ηβ ≤ 1`` (a convex anchor) and ``η ≤ 1/2`` (a bound on the optimistic term chosen for this example
+  and checked by ``nashlab verify`` at the limit, not proven; OMWU's proven condition at β = 0 is ``η ≤ 1/8``).
 * Claim (checked by ``nashlab verify``, not proven here): the last iterate converges linearly,
   ``KL(π*_β‖π_t) ≤ 2 (1 − ηβ/2)^t KL(π*_β‖π_0)``.
 """
@@ -31,6 +32,6 @@ OPTIMISTIC_INPO = Rule(
     claim=Claim("linear", "KL(π*_β‖π_t) ≤ 2 (1 − ηβ/2)^t KL(π*_β‖π_0) (checked on the verify suite, not proven)",
                 rate=lambda hp: 1.0 - hp["eta"] * hp["beta"] / 2.0, constant=2.0),
     eta_default=0.1, beta_default=0.1, beta_positive=True,
-    eta_max=lambda hp: min(1.0 / hp["beta"], 0.125),
-    eta_max_text="eta·beta ≤ 1 and eta ≤ 1/8",
+    eta_max=lambda hp: min(1.0 / hp["beta"], 0.5),
+    eta_max_text="eta·beta ≤ 1 and eta ≤ 1/2",
 )
