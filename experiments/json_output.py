@@ -52,6 +52,11 @@ REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
     "run": ("tasks", "skipped", "ran", "batches", "wall_s"),
     "figs": ("figures",),
     "bench": (),  # ``bench solvers`` and ``bench equilibria`` report different measurements
+    "solvers": ("rules",),
+    "verify": ("rule", "spec", "hparams", "fingerprint", "passed", "behaviour", "claim", "seconds", "cached",
+               "checks"),
+    "llm train": ("solver", "hparams", "iterations", "initial", "final", "initial_duality_gap", "final_duality_gap",
+                  "tokens_per_second", "verification"),
 }
 
 #: The ends-of-a-run metrics: ``initial`` and ``final`` objects hold these names wherever a run has them.

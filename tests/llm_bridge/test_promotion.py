@@ -25,6 +25,9 @@ def test_omwu_trains_as_an_llm_loss_and_halves_the_gap(tmp_path, monkeypatch, ca
     assert main(["llm", "train", "--config", TINY, "--solver", "omwu", "--json", "--quiet"]) == 0
     d = _last_json(capsys.readouterr().out)
     assert d["solver"] == "omwu" and d["hparams"]["eta"] == 0.125 and d["iterations"] == 80
+    from nashlab.experiments.json_output import check_document
+
+    assert check_document(d, "llm train") == []
     assert d["verification"]["passed"] is True
     assert d["final_duality_gap"] <= 0.5 * d["initial_duality_gap"], d
 

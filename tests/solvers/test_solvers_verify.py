@@ -86,6 +86,12 @@ def test_cli_json_report_and_exit_status(tmp_path, monkeypatch, capsys):
     assert {"rule", "hparams", "fingerprint", "passed", "behaviour", "checks"} <= set(doc)
     assert doc["passed"] is True and doc["behaviour"] == "converges"
     assert all({"name", "passed", "measured", "threshold", "detail"} <= set(c) for c in doc["checks"])
+    from nashlab.experiments.json_output import check_document
+
+    assert check_document(doc, "verify") == []
+    assert main(["solvers", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert check_document(rows, "solvers") == [] and len(rows["rules"]) == 10
     assert json.load(open(tmp_path / "out" / "verification.json"))["fingerprint"] == doc["fingerprint"]
     # the second run is read from the cache by fingerprint
     assert main(["verify", "nash-mp", "--json"]) == 0
