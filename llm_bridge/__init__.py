@@ -9,12 +9,17 @@
   action distribution (every token path of each spelling, followed by a word boundary) and its DG_0, DG_β,
   KL(π*_β‖π).
 * :mod:`.judges` — batched pairwise preference queries: the known-Nash judge and a sequence-classification judge.
-* :mod:`.losses` — a thin adapter from ``nashlab.solvers.get_loss(name)`` to sequence log-probs (no loss maths
-  here) and how each rule's phases are realised (extragradient restore-and-step, histories, mixtures).
+* :mod:`.losses` — a declared rule's derived loss (``nashlab.solvers.Rule``) on sequence log-probs (no loss maths
+  here), and what the trainer reads from the declaration: phases, per-phase opponents, history, mixture weights.
+* :mod:`.realisation_check` — ``nashlab verify``'s ``llm-realisation`` check: the trainer on a free-logit one-token
+  model reproduces the rule's tabular step.
 * :mod:`.generation` — K samples per prompt (temperature, top-p): ``generate`` on CPU, a static-cache compiled
   decoding loop on CUDA.
-* :mod:`.trainer` — the online loop with accelerate (DDP / FSDP / DeepSpeed), checkpoint and exact resume, CSV and
-  TensorBoard metrics.
+* :mod:`.trainer` — the recipe: the online loop with accelerate (DDP / FSDP / DeepSpeed), built from
+  :mod:`.rollout` (sampling, judging, one win-rate estimator per opponent kind), :mod:`.realisation` (phases,
+  restore-and-step, past iterates), :mod:`.fitting`, :mod:`.scoring`, :mod:`.train_metrics` (CSV and TensorBoard)
+  and :mod:`.checkpointing` (exact resume; the file format is :mod:`.checkpoint`); its options are
+  :mod:`.train_config`.
 * :mod:`.config` — TOML run files for ``nashlab llm train``.
 """
 
