@@ -44,23 +44,13 @@ class CheckpointMixin:
                                  "first (nashlab llm train --overwrite)")
             self.accelerator.wait_for_everyone()  # every process looked before the main one writes metrics.csv
 
-    def save_checkpoint(self, path: str) -> None:
-        """Write the checkpoint atomically (a temporary folder renamed over the old one; SIGINT and SIGTERM wait until
-        the renames are done, and :func:`~nashlab.llm_bridge.checkpoint.recover` finishes them after a SIGKILL)."""
+    def _write_checkpoint_files(self, tmp: str, path: str) -> None:
+        """Every file of a checkpoint into the temporary folder ``tmp`` (``path``: the current checkpoint, whose
+        π_ref file is linked rather than rewritten)."""
         from safetensors.torch import save_file
 
         from . import checkpoint as ck
 
-        self.accelerator.wait_for_everyone()
-        if not self.accelerator.is_main_process:
-            self.accelerator.wait_for_everyone()
-            return
-        import shutil
-
-        tmp = path + ".tmp"
-        if os.path.isdir(tmp):  # left by a run killed while saving
-            shutil.rmtree(tmp)
-        os.makedirs(tmp)
         cpu = lambda sd: {k: v.detach().to("cpu").contiguous().clone() for k, v in sd.items()}  # noqa: E731
         save_file(cpu(self.unwrapped.state_dict()), os.path.join(tmp, "model.safetensors"))
         old_ref = os.path.join(path, "ref.safetensors")
@@ -78,6 +68,28 @@ class CheckpointMixin:
                  "num_history_states": len(self.history_states)}
         with open(os.path.join(tmp, "state.json"), "w", encoding="utf-8") as f:
             json.dump(state, f, indent=1)
+
+    def save_checkpoint(self, path: str) -> None:
+        """Write the checkpoint atomically (a temporary folder renamed over the old one; SIGINT and SIGTERM wait until
+        the renames are done, and :func:`~nashlab.llm_bridge.checkpoint.recover` finishes them after a SIGKILL). A
+        SIGINT or SIGTERM while the files are written removes the temporary folder: no half-written save is left."""
+        from . import checkpoint as ck
+
+        self.accelerator.wait_for_everyone()
+        if not self.accelerator.is_main_process:
+            self.accelerator.wait_for_everyone()
+            return
+        import shutil
+
+        tmp = path + ".tmp"
+        if os.path.isdir(tmp):  # left by a run killed while saving
+            shutil.rmtree(tmp)
+        os.makedirs(tmp)
+        try:
+            self._write_checkpoint_files(tmp, path)
+        except BaseException:  # Ctrl-C / SIGTERM while writing: leave no half-written save behind
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         with ck.signals_deferred():
             if os.path.isdir(path):
                 old = path + ".old"
