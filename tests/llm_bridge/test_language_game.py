@@ -175,7 +175,8 @@ def test_token_surfaces_cache_does_not_outlive_its_tokenizer():
     n = len(lg._SURFACE_CACHE)
     del a
     gc.collect()
-    assert len(lg._SURFACE_CACHE) == n - 1
+    # a's entry left with it (tokenizers of earlier tests may be collected by the same gc: at most n − 1 remain)
+    assert len(lg._SURFACE_CACHE) <= n - 1
     b = word_tokenizer(["hello", ".", "scissors", "rock", "paper", "!"])
     ref_ids = b("a", add_special_tokens=False)["input_ids"]
     ref = b.decode(ref_ids)
