@@ -707,18 +707,24 @@ def verify(spec, eta: float | None = None, beta: float | None = None, *, llm: bo
         torch.set_num_threads(before)
 
 
-def _verify(spec, eta, beta, *, llm: bool, trusted: bool, **options) -> dict:
-    rule = load_rule(spec, trusted=trusted)
+def resolve_hparams(rule: Rule, eta=None, beta=None, **options) -> dict:
+    """The rule's hyper-parameters for a check: its default η, or its η limit at this β where the default exceeds it
+    (MMD's default η = 0.4 is above its limit 4β at β = 0.01)."""
     if eta is None and rule.eta_max is not None and rule.resolve is None:
-        try:  # the default η, or the η limit where the default exceeds it at this β
-            rule.hparams(beta=beta, **options)
+        try:
+            return rule.hparams(beta=beta, **options)
         except ValueError as e:
             if not str(e).startswith("eta"):
                 raise
             b = rule.beta_default if beta is None else beta
-            tmp = {"beta": float(b), **{o.name: options.get(o.name, o.default) for o in rule.options}}
-            eta = float(rule.eta_max(tmp))
-    hp = rule.hparams(eta, beta, **options)
+            probe = {"beta": float(b), **{o.name: options.get(o.name, o.default) for o in rule.options}}
+            eta = float(rule.eta_max(probe))
+    return rule.hparams(eta, beta, **options)
+
+
+def _verify(spec, eta, beta, *, llm: bool, trusted: bool, **options) -> dict:
+    rule = load_rule(spec, trusted=trusted)
+    hp = resolve_hparams(rule, eta, beta, **options)
     t0 = time.monotonic()
     checks: list[Check] = []
     for fn in (check_purity, check_batched, check_dtype, check_cuda, check_large_n, check_anchor_weights,
@@ -768,7 +774,7 @@ def cache_dir() -> str:
 def cached_verify(spec, eta=None, beta=None, *, trusted: bool = True, refresh: bool = False, **options) -> dict:
     """:func:`verify`, with reports cached by fingerprint (a JSON file per fingerprint; a corrupt one is redone)."""
     rule = load_rule(spec, trusted=trusted)
-    hp = rule.hparams(eta, beta, **options)
+    hp = resolve_hparams(rule, eta, beta, **options)
     fp = fingerprint(rule, hp)
     path = os.path.join(cache_dir(), f"{fp}.json")
     if not refresh:
@@ -780,7 +786,7 @@ def cached_verify(spec, eta=None, beta=None, *, trusted: bool = True, refresh: b
                 return report
         except (OSError, ValueError):
             pass
-    report = verify(rule, eta, beta, **options)
+    report = verify(rule, hp["eta"], beta, **options)
     report["spec"] = spec if isinstance(spec, str) else rule.name
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)

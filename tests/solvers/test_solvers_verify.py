@@ -119,3 +119,9 @@ def test_cli_refuses_a_file_without_the_rule(tmp_path, capsys):
 def test_example_rule_passes():
     report = V.verify(f"{EXAMPLE}:OPTIMISTIC_INPO", llm=False)
     assert report["passed"] and report["behaviour"] == "converges"
+
+
+def test_default_eta_above_the_limit_becomes_the_limit():
+    """MMD's default η = 0.4 exceeds its limit 4β at β = 0.01: verify checks it at the limit, 0.04."""
+    assert V.resolve_hparams(RULES["mmd"], beta=0.01)["eta"] == pytest.approx(0.04)
+    assert V.resolve_hparams(RULES["mmd"])["eta"] == 0.4
