@@ -24,14 +24,18 @@ A sweep is ``games × solvers × η × β × seeds × feedback × schedule × in
     [[games]]                    # one table per game of the suite
     name = "rps"                 # label in tables and figures
     spec = "cyclic:n=5"          # generator spec; "{seed}" is replaced by the task's seed
+                                 # or the game as a table: kind = "cyclic"  n = 5  (seed = "{seed}"), which
+                                 # becomes the same spec string (nashlab.experiments.toml_config.game_table_spec)
     ref = "random:seed={seed}"   # reference policy spec
     players = 3                  # optional: an n-player game (solvers that support it only)
     solvers = ["mnpo"]           # optional: restrict the solvers run on this game
     beta = [0.1]                 # optional: override the β list for this game
     policy = "mlp"               # optional
 
-Every unknown key is refused with its dotted path and the list of valid keys; every bad value is refused with its
-dotted path, the condition and the value (:class:`ConfigError`, a ``ValueError``).
+Every unknown key is refused with its dotted path, the closest valid key and the list of valid keys (an unknown
+solver: ``[solvers.egp]: unknown solver 'egp'; did you mean 'egpo'?``); every bad value is refused with its dotted
+path, the condition and the value (:class:`ConfigError`, a ``ValueError``). Reading, unknown keys and game tables go
+through the one config layer, :mod:`nashlab.experiments.toml_config`, which the LLM run config shares.
 
 Sizes are bounded so that no config runs forever or exhausts memory by a typo: iteration counts above
 ``MAX_ITERS`` and grids above :data:`MAX_TASKS` tasks are refused, naming the key.
@@ -48,11 +52,12 @@ import hashlib
 import json
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from .toml_config import ConfigError, game_table_spec, hint_sep, parse_toml, read_toml, refuse_unknown
 
 #: The packaged main job (``nashlab run`` with no argument).
 DEFAULT_CONFIG = "default.toml"
@@ -62,10 +67,6 @@ _POLICIES = ("tabular", "mlp")
 #: Most tasks one sweep may expand to (the default sweep has ~1,500): a larger grid is a typo such as
 #: ``seeds = 100000000``, which would take the expansion itself minutes and gigabytes.
 MAX_TASKS = 1_000_000
-
-
-class ConfigError(ValueError):
-    """A config refused at load time; the message names the offending key."""
 
 
 @dataclass(frozen=True)
@@ -178,13 +179,6 @@ class Task:
 
 
 # ---------------------------------------------------------------------------------------------------------- checks
-
-
-def _refuse_unknown(table: dict, valid: tuple[str, ...], where: str) -> None:
-    for key in table:
-        if key not in valid:
-            path = f"{where}.{key}" if where else key
-            raise ConfigError(f"unknown key {path!r}; valid keys{' in ' + where if where else ''}: {', '.join(valid)}")
 
 
 def _int(value, key: str, *, minimum: int) -> int:
@@ -311,6 +305,9 @@ def _check_solver(name: str, key: str, registry, trust_rule_files: bool | None) 
     try:
         load_rule(name, trusted=bool(trust_rule_files))
     except (ValueError, OSError) as exc:
+        if str(exc).startswith("unknown solver"):
+            raise ConfigError(f"{key}: unknown solver {name!r}{hint_sep(name, registry)} valid: {', '.join(registry)}, "
+                              f"an installed 'nashlab.rules' entry point, or path/to/rule.py:NAME") from None
         raise ConfigError(f"{key}: {exc}") from None
 
 
@@ -348,17 +345,14 @@ def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ..
     Raises:
         ConfigError: naming the offending key (dotted path) and the valid keys or the condition violated.
     """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+    data = parse_toml(text, source)
     if registry is None:
         registry = solver_registry()
-    _refuse_unknown(data, _TOP_KEYS, "")
+    refuse_unknown(data, _TOP_KEYS, "")
     sweep = data.get("sweep", {})
     if not isinstance(sweep, dict):
         raise ConfigError("sweep must be a table ([sweep])")
-    _refuse_unknown(sweep, _SWEEP_KEYS, "sweep")
+    refuse_unknown(sweep, _SWEEP_KEYS, "sweep")
 
     kw: dict[str, Any] = {}
     if "iters" in sweep:
@@ -399,10 +393,10 @@ def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ..
     overrides = []
     for name, tbl in over_tbl.items():
         key = f"solvers.{name}"
-        _check_solver(name, key, registry, trust_rule_files)
+        _check_solver(name, f"[{key}]", registry, trust_rule_files)
         if not isinstance(tbl, dict):
             raise ConfigError(f"{key} must be a table; got {tbl!r}")
-        _refuse_unknown(tbl, _OVERRIDE_KEYS, key)
+        refuse_unknown(tbl, _OVERRIDE_KEYS, key)
         eta, eta_by_beta = None, None
         if isinstance(tbl.get("eta"), dict):
             eta_by_beta = tuple(sorted(
@@ -426,10 +420,16 @@ def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ..
         key = f"games[{i}]"
         if not isinstance(g, dict):
             raise ConfigError(f"{key} must be a table ([[games]] with at least name and spec); got {g!r}")
-        _refuse_unknown(g, _GAME_KEYS, key)
+        if "kind" in g:  # the game as a table: its other keys are the kind's parameters
+            if "spec" in g:
+                raise ConfigError(f"{key} has both spec and kind; a game is either spec = \"...\" or a table with "
+                                  f"kind = \"...\" and its parameters")
+            g = dict(g, spec=game_table_spec(g, key, reserved=_GAME_KEYS))
+            g = {k: v for k, v in g.items() if k in _GAME_KEYS}
+        refuse_unknown(g, _GAME_KEYS + ("kind",), key)
         for req in ("name", "spec"):
             if req not in g:
-                raise ConfigError(f"{key}.{req} is required (a game needs a name and a generator spec)")
+                raise ConfigError(f"{key}.{req} is required (a game needs a name and a generator spec, or a kind)")
         name = g["name"]
         if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9_.+-]+$", name):
             raise ConfigError(f"{key}.name must be a non-empty string of letters, digits, _ . + -; got {name!r}")
@@ -506,15 +506,7 @@ def load_config(path: str | Path | None = None, **kwargs) -> SweepConfig:
         res = resources.files("nashlab.experiments").joinpath("configs", DEFAULT_CONFIG)
         return parse_config(res.read_text(encoding="utf-8"), source=f"<packaged {DEFAULT_CONFIG}>", **kwargs)
     p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"config file not found: {p}")
-    if p.is_dir():
-        raise IsADirectoryError(f"config path is a directory, not a TOML file: {p}")
-    try:
-        text = p.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p}: not a UTF-8 text file (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
-                          f"a sweep config is TOML, which is UTF-8") from None
+    _, text = read_toml(p, what="sweep config")
     try:
         return parse_config(text, source=str(p), **kwargs)
     except ConfigError as exc:

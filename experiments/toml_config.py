@@ -62,8 +62,8 @@ def read_toml(path: str | Path, *, what: str = "config") -> tuple[dict, str]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML (not UTF-8 text: byte {exc.object[exc.start]:#04x} at offset "
-                          f"{exc.start}); a {what} is TOML, which is UTF-8") from None
+        raise ConfigError(f"{p}: not a UTF-8 text file (byte {exc.object[exc.start]:#04x} at offset {exc.start} is "
+                          f"not UTF-8); a {what} is TOML, which is UTF-8") from None
     return parse_toml(text, str(p)), text
 
 
@@ -96,7 +96,7 @@ def hint(name: str, valid: Iterable[str]) -> str:
     return f"; did you mean {close!r}?" if close else ""
 
 
-def _hint_sep(name: str, valid: Iterable[str]) -> str:
+def hint_sep(name: str, valid: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` or ``";"`` (the separator before a list of valid names)."""
     return hint(name, valid) or ";"
 
@@ -108,7 +108,7 @@ def refuse_unknown(table: dict, valid: Iterable[str], where: str) -> None:
     for key in table:
         if key not in valid:
             path = f"{where}.{key}" if where else key
-            raise ConfigError(f"unknown key {path!r}{_hint_sep(key, valid)} valid keys{' in ' + where if where else ''}: "
+            raise ConfigError(f"unknown key {path!r}{hint_sep(key, valid)} valid keys{' in ' + where if where else ''}: "
                               f"{', '.join(valid)}")
 
 
@@ -297,7 +297,7 @@ def game_table_spec(table: dict, where: str, *, reserved: Iterable[str] = ()) ->
     params = {k: v for k, v in table.items() if k not in reserved}
     for key in params:
         if key not in valid:
-            raise ConfigError(f"unknown key '{where}.{key}' (a parameter of {kind!r}){_hint_sep(key, valid)} valid: "
+            raise ConfigError(f"unknown key '{where}.{key}' (a parameter of {kind!r}){hint_sep(key, valid)} valid: "
                               f"{', '.join(valid)}")
     text = ",".join(f"{k}={_spec_value(v, f'{where}.{k}')}" for k, v in params.items())
     try:
