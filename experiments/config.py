@@ -25,7 +25,7 @@ A sweep is ``games × solvers × η × β × seeds × feedback × schedule × in
     name = "rps"                 # label in tables and figures
     spec = "cyclic:n=5"          # generator spec; "{seed}" is replaced by the task's seed
                                  # or the game as a table: kind = "cyclic"  n = 5  (seed = "{seed}"), which
-                                 # becomes the same spec string (nashlab.experiments.toml_config.game_table_spec)
+                                 # becomes the same spec string (nashlab.toml_config.game_table_spec)
     ref = "random:seed={seed}"   # reference policy spec
     players = 3                  # optional: an n-player game (solvers that support it only)
     solvers = ["mnpo"]           # optional: restrict the solvers run on this game
@@ -35,7 +35,7 @@ A sweep is ``games × solvers × η × β × seeds × feedback × schedule × in
 Every unknown key is refused with its dotted path, the closest valid key and the list of valid keys (an unknown
 solver: ``[solvers.egp]: unknown solver 'egp'; did you mean 'egpo'?``); every bad value is refused with its dotted
 path, the condition and the value (:class:`ConfigError`, a ``ValueError``). Reading, unknown keys and game tables go
-through the one config layer, :mod:`nashlab.experiments.toml_config`, which the LLM run config shares.
+through the one config layer, :mod:`nashlab.toml_config`, which the LLM run config shares.
 
 Sizes are bounded so that no config runs forever or exhausts memory by a typo: iteration counts above
 ``MAX_ITERS`` and grids above :data:`MAX_TASKS` tasks are refused, naming the key.
@@ -57,7 +57,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .toml_config import ConfigError, game_table_spec, hint_sep, parse_toml, read_toml, refuse_unknown
+from nashlab.toml_config import ConfigError, game_table_spec, hint_sep, parse_toml, read_toml, refuse_unknown
 
 #: The packaged main job (``nashlab run`` with no argument).
 DEFAULT_CONFIG = "default.toml"

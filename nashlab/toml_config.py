@@ -21,6 +21,11 @@ Both config readers use it: :mod:`nashlab.experiments.config` (``nashlab run``: 
   there is one game grammar, parsed in one place, whichever way a game is written.
 
 Every error is a :class:`ConfigError` (a ``ValueError``), one line, which the CLI prints and exits 2 with.
+
+It lives in the root package (beside :mod:`nashlab.extras`), not in ``experiments``: imports go one way,
+``games ← solvers ← llm_bridge ← experiments`` (docs/design.md §1), and ``llm_bridge`` may not import ``experiments``.
+It imports nothing of nashlab at module level; the game-table and rule-name helpers import ``games.spec`` and
+``solvers.registry`` when called, which both of its users sit above.
 """
 
 from __future__ import annotations
