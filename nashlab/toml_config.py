@@ -169,27 +169,44 @@ def check_type(value: Any, annotation: str, key: str) -> Any:
     return value
 
 
-def load_dataclass(cls, table: dict, where: str, *, base: dict | None = None):
-    """A frozen dataclass ``cls`` from a TOML table: unknown keys refused (dotted path, closest field), each value
-    type-checked against its field's annotation, then ``cls(**{**base, **table})`` with its own checks' messages
-    prefixed by ``where`` (``[solvers.egpo] eta must be ...``).
-
-    ``base`` holds values already checked (e.g. ``[train]`` under a ``[solvers.<name>]`` table, or CLI overrides)."""
+def check_table(cls, table: dict, where: str) -> dict:
+    """The keys of a TOML table checked against the fields of dataclass ``cls`` (an unknown one refused with the
+    closest field), lists converted to tuples for ``tuple`` fields. Types are checked by :func:`load_dataclass`."""
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table; got {table!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in table:
         if key not in fields:
-            raise ConfigError(f"{where}: unknown key {key!r}{hint(key, fields)}; valid: {', '.join(sorted(fields))}")
-    values = dict(base or {})
-    for key, value in table.items():
-        values[key] = check_type(value, fields[key].type, f"{where} {key}")
+            raise ConfigError(f"{where}: unknown key {key!r}{hint_sep(key, fields)} valid: {', '.join(sorted(fields))}")
+    return {k: tuple(v) if isinstance(v, list) and "tuple" in str(fields[k].type) else v for k, v in table.items()}
+
+
+def load_dataclass(cls, values: dict, where: str, *, checked: Iterable[str] | None = None):
+    """``cls(**values)``, a frozen dataclass from table values (see :func:`check_table`), whose own checks'
+    messages (``__post_init__``, the most specific) are prefixed by ``where``: ``[solvers.egpo] eta must be ...``.
+    Every value it accepts is then also checked against its field's annotation (:func:`check_type`), so a field
+    without a check of its own still refuses a wrong type, naming the key, the expected type and the value; so is
+    every value when the class fails with a ``TypeError`` (a comparison of a string with a number).
+
+    ``checked``: the keys to type-check (default all of ``values``; CLI overrides are already typed)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    keys = [k for k in (values if checked is None else checked) if k in values]
+
+    def types():
+        for k in keys:
+            check_type(values[k], fields[k].type, f"{where} {k}")
+
     try:
-        return cls(**values)
+        obj = cls(**values)
     except ConfigError:
         raise
-    except (ValueError, TypeError) as exc:
+    except TypeError as exc:
+        types()
         raise ConfigError(f"{where} {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{where} {exc}") from None
+    types()
+    return obj
 
 
 # ------------------------------------------------------------------------------------------------- per-rule tables
@@ -236,17 +253,17 @@ def check_rule_key(name: str, registry: Iterable[str], declared: Iterable[str], 
     2. the name of a rule named somewhere in the same config (a ``[train] solver`` string, or the declared
        ``name=`` of a rule file it names, e.g. ``optimistic-inpo`` for
        ``experiments/examples/rules/optimistic_inpo.py:OPTIMISTIC_INPO``), or
-    3. not within a did-you-mean distance (:data:`CUTOFF`) of any registered name.
+    3. not within a did-you-mean distance (:data:`CUTOFF`) of any name of 1. or 2.
 
     So a typo of a built-in (``[solvers.egp]``) is refused with ``unknown solver 'egp'; did you mean 'egpo'?``, while
     a user rule's table (``[solvers.optimistic-inpo]``, applied when ``--solver`` names that rule) passes: which user
     rules exist is known only when one is loaded, and loading a rule file from a config needs
     ``--trust-rule-files``.
     """
-    registry = tuple(registry)
-    if name in registry or name in set(declared):
+    registry, declared = tuple(registry), set(declared)
+    if name in registry or name in declared:
         return
-    close = did_you_mean(name, registry)
+    close = did_you_mean(name, registry + tuple(sorted(declared)))
     if close:
         raise ConfigError(f"{where}: unknown solver {name!r}; did you mean {close!r}?")
 

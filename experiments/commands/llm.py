@@ -131,7 +131,7 @@ def run(args) -> int:
     import sys
     import time
 
-    from nashlab.llm_bridge.config import build_run, load_config, resolved_config
+    from nashlab.llm_bridge.config import build_run, load_config, model_threads, resolved_config
     from nashlab.llm_bridge.run_folder import prepare
     from nashlab.llm_bridge.trainer import PHASES_TIMED, OnlineTrainer
 
@@ -140,6 +140,10 @@ def run(args) -> int:
     if args.overwrite and not args.out:
         raise ValueError("--overwrite needs --out (the run folder to replace)")
     cfg = load_config(args.config)
+    if model_threads(cfg) is not None:  # [model] threads: a process-wide setting, made here at the entry point
+        import torch
+
+        torch.set_num_threads(model_threads(cfg))
     overrides = {}
     if args.iterations is not None:
         overrides["iterations"] = args.iterations
