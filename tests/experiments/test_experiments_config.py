@@ -121,8 +121,13 @@ def test_bad_config_refused_naming_the_key(edit, key):
 
 
 def test_unknown_key_message_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match=r"valid keys in sweep: iters, every, seeds, feedback, schedule, init, beta, eta"):
+    with pytest.raises(ConfigError, match=r"^unknown key 'sweep.iter'; did you mean 'iters'\? valid keys in sweep: "
+                                          r"iters, every, seeds, feedback, schedule, init, beta, eta"):
         parse(BASE.replace("iters = 20", "iter = 20"))
+    with pytest.raises(ConfigError, match=r"^unknown key 'sweep.zzz'; valid keys in sweep: iters, "):
+        parse(BASE.replace("iters = 20", "iters = 20\nzzz = 1"))
+    with pytest.raises(ConfigError, match=r"^\[solvers\.mwuu\]: unknown solver 'mwuu'; did you mean 'mwu'\? valid: "):
+        parse(BASE.replace("[solvers.mwu]", "[solvers.mwuu]"))
 
 
 def test_missing_file_and_directory_refused(tmp_path):
