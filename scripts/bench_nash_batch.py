@@ -3,13 +3,14 @@
 
     .venv/bin/python scripts/bench_nash_batch.py                       # skew, egpo, embedding; 3 rounds
     .venv/bin/python scripts/bench_nash_batch.py --families skew --rounds 5 --batch 256 --n 100
+    .venv/bin/python scripts/bench_nash_batch.py --cases exact --rounds 5          # the exact equilibrium only
 
 For each family, B games ``make_matrix(family, n=n, seed=s)``, ``s < B``, are solved by ``exact_nash`` and by
 ``regularized_nash`` at β = 0.01 and 0.1, once as one batch ``[B, n, n]`` and once as a loop of single-game calls
 ``[f(P[b]) for b in range(B)]`` (the library's single-game solver as a user calls it). Batch and loop alternate
-within each round; each line gives the range over rounds of both times and of the per-round ratio loop/batch. Every
-batched answer's certificate is checked (DG_0 ≤ 1e-9; residual ≤ 1e-10). On shared cores only the ratios measured
-side by side mean anything.
+within each round, after one untimed warm-up call of each kind; each line gives the range over rounds of both times
+and of the per-round ratio loop/batch. Every batched answer's certificate is checked (DG_0 ≤ 1e-9; residual
+≤ 1e-10). On shared cores only the ratios measured side by side mean anything.
 """
 
 from __future__ import annotations
@@ -35,7 +36,15 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--cases", default=",".join(c[0].split()[0] for c in CASES[:2]),
+                    help="comma-separated: exact, reg (both β); default exact,reg")
     args = ap.parse_args(argv)
+    wanted = set(args.cases.split(","))
+    if not wanted <= {"exact", "reg"}:
+        print(f"bench_nash_batch: unknown case(s) {sorted(wanted - {'exact', 'reg'})}; choose from exact, reg",
+              file=sys.stderr)
+        return 2
+    cases = [c for c in CASES if c[0].split()[0] in wanted]
     if args.rounds < 1 or args.batch < 1 or args.n < 2:
         print("bench_nash_batch: --rounds and --batch must be ≥ 1 and --n ≥ 2", file=sys.stderr)
         return 2
@@ -46,8 +55,14 @@ def main(argv=None) -> int:
         print(f"bench_nash_batch: {exc}", file=sys.stderr)
         return 2
     print(f"B = {args.batch}, n = {args.n}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    # Warm-up, untimed: the first call of a process pays the imports and LAPACK's first use (~0.1 s), which would
+    # otherwise land on the first batch only.
+    warm = next(iter(games.values()))[:2]
+    for _, fn, _, _ in cases:
+        fn(warm)
+        fn(warm[0])
     for fam, P in games.items():
-        for name, fn, field, bound in CASES:
+        for name, fn, field, bound in cases:
             bt, lt = [], []
             for _ in range(args.rounds):
                 t0 = time.perf_counter()
