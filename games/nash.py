@@ -36,9 +36,9 @@ INTERRUPTIBLE_N = 1500
 #: of embedding:n=200,seed=2 and 1e2 of skew and hodge games at n = 1,000 (caught by certification, then re-solved).
 _DROP_RATIO = 1e4
 #: The same for a numpy batch (:func:`nashlab.games.nash_scale._ip_numpy_batch`), where a wrong removal costs one
-#: game's re-solve rather than the call's: B = 256, n = 100, factorisations per game (in units of one n × n LU)
-#: 7.4 -> 4.9 (skew), 7.5 -> 4.9 (egpo), 12.0 -> 11.1 (embedding), no game re-solved; 30 and below re-solved more
-#: games than they saved (skew 10: 9.3 units).
+#: game's re-solve (in the kernel, at a 100× higher threshold) rather than the call's: B = 256, n = 100, work per
+#: game in units of one n × n LU, before re-solves: 6.8 -> 4.4 (skew), 6.9 -> 4.4 (egpo), 11.3 -> 9.9 (embedding),
+#: with 5, 13 and 17 games re-solved; at 3e2 2, 3 and 5 games for 5.1, 5.2 and 10.4 units; at 30, 39-44 games.
 _BATCH_DROP_RATIO = 1e2
 #: Largest game :func:`exact_nash` accepts: the interior-point method costs ~20–30 dense n × n factorisations,
 #: 9–10 s at n = 3,000 on 2 loaded cores (30 s for the slowest of 20 games), so ~6–20 minutes and 3 × n² × 8 bytes
