@@ -4,7 +4,7 @@
 ``E`` epochs over prompt minibatches (each epoch's order seeded by ``(seed, t, phase, 300 + epoch)``), gradient
 accumulation over ``grad_accum`` micro-batches, clipping at ``max_grad_norm``. A minibatch's loss is the rule's loss
 (:class:`~nashlab.llm_bridge.losses.SequenceLoss`) on all pairs ``i < j`` of its prompts' responses with target
-``ĝ(y_i) − ĝ(y_j)``, or (``loss_form = "pointwise"``) the mean of the pointwise residuals
+``ĝ(y_i) − ĝ(y_j)`` (or the rollout's ``pair_target[i, j]``, ``estimator = "leave-two-out"``), or (``loss_form = "pointwise"``) the mean of the pointwise residuals
 ``(log π_θ(y) − a(y) − c·g(y) + log Ẑ)²`` with ``Ẑ = Σ_k w_k e^{s(y_k)}`` (:meth:`FittingMixin._set_log_partition`).
 """
 
@@ -95,8 +95,11 @@ class FittingMixin:
                 a = r.anchors[key].to(dev).float()
                 ay[key].append(a[iu[0]])
                 ayp[key].append(a[iu[1]])
-            g = r.win_rate.to(dev).float()
-            tg.append(g[iu[0]] - g[iu[1]])
+            if r.pair_target is not None:  # estimator = "leave-two-out": T_ij
+                tg.append(r.pair_target.to(dev).float()[iu[0], iu[1]])
+            else:
+                g = r.win_rate.to(dev).float()
+                tg.append(g[iu[0]] - g[iu[1]])
             k0 += K
         cat = lambda xs: torch.cat(xs, 0)  # noqa: E731
         return self.loss(cat(ys), cat(yps), {k: cat(v) for k, v in ay.items()}, {k: cat(v) for k, v in ayp.items()},

@@ -19,6 +19,12 @@ A phase's opponents are a weighted combination ``Σ_m v_m π_{o_m}`` (read from 
 (:meth:`RolloutMixin._phase_win_rates`): MNPO's opponents ``mean_j π_{t−j}``, OMWU's ``2·π_t − π_{t−1}``.
 
 With ``feedback = "exact"`` every kind reads the opponents' exact action distributions instead (:data:`EXACT`).
+
+A judgement ``J`` is the judge's verdict (``labels = "hard"``) or its probability (``"soft"``; :meth:`RolloutMixin._judge`).
+With ``estimator = "leave-two-out"`` the pair target of a ``"t"`` term with on-policy pairs is
+``D_ij = (1/(K−2)) Σ_{k≠i,j} (J_ik − J_jk)`` (:func:`nashlab.solvers.estimators.loo_differences`) instead of
+``ĝ_i − ĝ_j``; a phase's target is then ``Σ_m v_m T^m_ij`` with ``T^m`` that matrix or ``ĝ^m_i − ĝ^m_j``
+(:attr:`_Rollout.pair_target`).
 """
 
 from __future__ import annotations
@@ -51,6 +57,11 @@ class _Rollout:
     anchors: dict = field(default_factory=dict)
     win_rate: torch.Tensor | None = None
     log_z: torch.Tensor | None = None
+    #: ``[K, K]`` pair targets ``T_ij`` (``estimator = "leave-two-out"``; ``None``: ``win_rate_i − win_rate_j``)
+    pair_target: torch.Tensor | None = None
+    #: ``[K, K]`` judgements ``J_ik`` of the K self-play samples against each other (set by ``_judge_pairs``, read
+    #: and cleared by ``_phase_win_rates``)
+    judgements: torch.Tensor | None = None
 
 
 def _judged(tr, rollouts: list[_Rollout], opponents: list, key: int) -> list[torch.Tensor]:
@@ -182,23 +193,30 @@ class RolloutMixin:
         K = len(r.texts)
         iu = torch.triu_indices(K, K, 1)
         prompt = self.game.prompts[r.context]
-        with self.clock("judging"):
-            o = self.judge.compare([r.context] * iu.shape[1], [prompt] * iu.shape[1], [r.texts[i] for i in iu[0]],
-                                   [r.texts[j] for j in iu[1]],
-                                   seed=derive_seed(self.config.seed, self.iteration, r.context, 100 + phase))
+        o = self._judge([r.context] * iu.shape[1], [prompt] * iu.shape[1], [r.texts[i] for i in iu[0]],
+                        [r.texts[j] for j in iu[1]],
+                        seed=derive_seed(self.config.seed, self.iteration, r.context, 100 + phase))
         W = torch.zeros(K, K, dtype=torch.float64)
         W[iu[0], iu[1]] = o.double()
         W[iu[1], iu[0]] = 1.0 - o.double()
+        r.judgements = W
         return W.sum(1) / (K - 1)
+
+    def _judge(self, contexts, prompts, responses, responses_other, *, seed: int) -> torch.Tensor:
+        """``[B]`` judgements ``J_b``: the judge's Bernoulli verdicts (``labels = "hard"``, seeded by ``seed``) or its
+        probabilities ``P(y_b ≻ y'_b)`` (``labels = "soft"``); timed as judging."""
+        with self.clock("judging"):
+            if self.config.labels == "soft":
+                return self.judge.probabilities(contexts, prompts, responses, responses_other).double().cpu()
+            return self.judge.compare(contexts, prompts, responses, responses_other, seed=seed)
 
     def _judge_against(self, r: _Rollout, opp_texts: list[str], phase: int) -> torch.Tensor:
         """``ĝ(y_i) = (1/M) Σ_m o(y_i ≻ y''_m)``: every sample against every opponent response."""
         K, M = len(r.texts), len(opp_texts)
         ys = [r.texts[i] for i in range(K) for _ in range(M)]
         yo = [opp_texts[m] for _ in range(K) for m in range(M)]
-        with self.clock("judging"):
-            o = self.judge.compare([r.context] * (K * M), [self.game.prompts[r.context]] * (K * M), ys, yo,
-                                   seed=derive_seed(self.config.seed, self.iteration, r.context, 200 + phase))
+        o = self._judge([r.context] * (K * M), [self.game.prompts[r.context]] * (K * M), ys, yo,
+                        seed=derive_seed(self.config.seed, self.iteration, r.context, 200 + phase))
         return o.double().reshape(K, M).mean(1)
 
     def _share(self, rollouts: dict[int, _Rollout]) -> dict[int, _Rollout]:
@@ -212,16 +230,36 @@ class RolloutMixin:
         for r in rollouts.values():
             r.anchors = {k: v.cpu() for k, v in r.anchors.items()}
             r.win_rate = r.win_rate.cpu()
+            r.judgements = None
+            if r.pair_target is not None:
+                r.pair_target = r.pair_target.cpu()
             mine.append(r)
         return {r.context: r for r in gather_object(mine)}
 
     def _phase_win_rates(self, rollouts: list[_Rollout], terms, phase: int) -> list[torch.Tensor]:
         """``Σ_m v_m ĝ_m`` over a phase's opponent terms ``((kind, v_m), …)`` (one ``[K]`` estimate per rollout); a
-        combination of equal weights summing to 1 is the plain mean of the estimates."""
-        if len(terms) == 1 and terms[0][1] == 1.0:
-            return self._win_rates(rollouts, terms[0][0], phase)
-        parts = [self._win_rates(rollouts, kind, phase) for kind, _ in terms]
+        combination of equal weights summing to 1 is the plain mean of the estimates.
+
+        With ``estimator = "leave-two-out"`` also sets each rollout's :attr:`_Rollout.pair_target`
+        ``Σ_m v_m T^m`` (module docstring); otherwise clears it (targets ``ĝ_i − ĝ_j``)."""
+        parts, pair_parts = [], []
+        for kind, _ in terms:
+            for r in rollouts:
+                r.judgements = None
+            parts.append(self._win_rates(rollouts, kind, phase))
+            pair_parts.append([r.judgements for r in rollouts])
         weights = [v for _, v in terms]
+        two_out = self.config.estimator == "leave-two-out"
+        for i, r in enumerate(rollouts):
+            r.judgements = None
+            r.pair_target = None
+            if two_out:
+                from nashlab.solvers.estimators import loo_differences
+
+                r.pair_target = sum(v * (loo_differences(J[i]) if J[i] is not None else g[i][:, None] - g[i][None, :])
+                                    for v, g, J in zip(weights, parts, pair_parts))
+        if len(terms) == 1 and terms[0][1] == 1.0:
+            return parts[0]
         if len(set(weights)) == 1 and abs(weights[0] * len(weights) - 1.0) < 1e-12:
             return _mean(parts, len(rollouts))
         return [sum(v * g[i] for v, g in zip(weights, parts)) for i in range(len(rollouts))]

@@ -9,6 +9,10 @@ import math
 from dataclasses import dataclass, field, fields
 
 
+#: :attr:`TrainConfig.estimator` values: the pair target from a prompt's K self-play samples.
+ESTIMATOR_NAMES = ("leave-one-out", "leave-two-out")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyper-parameters of the online loop (all validated in ``__post_init__``).
@@ -45,6 +49,30 @@ class TrainConfig:
             feedback). The K training responses are still sampled; only the opponents' sampling noise is removed,
             which separates a rule's last-iterate behaviour from estimation noise. Not for ``nash-md`` (its
             token-level mixture has no exact action distribution here).
+        labels: what one judge query contributes (``feedback = "sampled"``): ``"hard"`` (default) the judge's
+            Bernoulli verdict ``o(y ≻ y') ~ Bernoulli(P(y ≻ y'))``, or ``"soft"`` its probability ``P(y ≻ y')`` itself
+            (:meth:`Judge.probabilities <nashlab.llm_bridge.judges.Judge.probabilities>`: the known-Nash judge's
+            ``P⁺_c[a(y), a(y')]``, a reward model's ``σ(r(y) − r(y'))``). Both have mean ``P(y ≻ y')``; per
+            comparison against ``y'' ~ π`` the variance is ``g(1 − g)`` (hard) and
+            ``g(1 − g) − E_{y''}[P(1 − P)] = Var_{y''} P(y ≻ y'')`` (soft: never more;
+            :mod:`nashlab.solvers.estimators`). The number of judge queries is the same.
+        estimator: the pair target ``ĝ(y_i) − ĝ(y_j)`` from a prompt's K on-policy samples judged against each other
+            (``J_ik``: one query per unordered pair, ``J_ki = 1 − J_ik``): ``"leave-one-out"`` (default) the difference
+            of leave-one-out win rates ``ĝ_i = (1/(K−1)) Σ_{k≠i} J_ik``, which contains ``(J_ij − J_ji)/(K−1)`` with
+            mean ``(2P(y_i ≻ y_j) − 1)/(K−1)`` given the pair, so a pairwise loss regressing on it takes a step about
+            ``K/(K−1)`` too long; or ``"leave-two-out"``, ``D_ij = (1/(K−2)) Σ_{k≠i,j} (J_ik − J_jk)``
+            (:func:`nashlab.solvers.estimators.loo_differences`), conditionally unbiased given ``(y_i, y_j)``:
+            ``E[D_ij | y_i, y_j] = g(y_i) − g(y_j)``, needs ``K ≥ 3`` and ``loss_form = "pairwise"``. Where a phase's
+            targets come from M separate opponents (pairs not on-policy, π_½, the mixture, past iterates) every
+            response is judged against the same M opponents, so ``ĝ(y_i) − ĝ(y_j)`` is already the shared-opponent
+            difference, unbiased given the pair, under either setting.
+        schedule: ``η_t`` of iteration ``t`` (:func:`nashlab.solvers.schedules.step_size`, ``η_0 = eta``):
+            ``"constant"`` (default) ``η_t = η_0``; ``"inverse-t"`` ``η_0/(1 + βη_0 t)``; ``"inverse-sqrt-t"``
+            ``η_0/√(1 + t)``; ``"theory"`` the rule's declared noise schedule (``η_0/(1 + βη_0 t/2)`` for the
+            β-regularised rules, ``η_0/√(1 + t)`` for Hedge rules or β = 0). Iteration ``t``'s loss is the rule's
+            declaration at ``rule.hparams(eta=η_t, beta, **solver_options)`` (its step ``c`` and anchor weights
+            follow η_t; TD-MNPO's ``rho = ηβ`` too, as in the tabular solver); decreasing schedules never exceed η_0,
+            so the step-size condition checked at η_0 holds throughout.
         loss_form: ``"pairwise"`` (default: the rule's loss on all pairs ``i < j`` of a prompt's responses) or
             ``"pointwise"``: each response's absolute log-probability is regressed on the rule's step,
             ``(log π_θ(y) − a(y) − c·g(y) + log Ẑ)²`` (:meth:`SequenceLoss.pointwise`), with
@@ -98,6 +126,9 @@ class TrainConfig:
     pair_top_p: float | None = None
     extra_responses: tuple = ()
     feedback: str = "sampled"
+    labels: str = "hard"
+    estimator: str = "leave-one-out"
+    schedule: str = "constant"
     loss_form: str = "pairwise"
     normalize_logprobs: bool = False
     generation_path: str = "auto"
@@ -175,6 +206,24 @@ class TrainConfig:
                              "with pair_temperature / pair_top_p")
         if self.feedback not in ("sampled", "exact"):
             raise ValueError(f"feedback must be 'sampled' or 'exact'; got {self.feedback!r}")
+        if self.labels not in ("hard", "soft"):
+            raise ValueError(f"labels must be 'hard' or 'soft'; got {self.labels!r}")
+        if self.estimator not in ESTIMATOR_NAMES:
+            raise ValueError(f"estimator must be {' or '.join(map(repr, ESTIMATOR_NAMES))}; got {self.estimator!r}")
+        from nashlab.solvers.schedules import SCHEDULES
+
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}")
+        if self.feedback == "exact" and (self.labels, self.estimator) != ("hard", "leave-one-out"):
+            raise ValueError("labels and estimator choose how sampled judgements are combined; feedback = 'exact' "
+                             "reads no judgements (leave them at 'hard' / 'leave-one-out' or use feedback = 'sampled')")
+        if self.estimator == "leave-two-out":
+            if self.samples_per_prompt < 3:
+                raise ValueError(f"estimator = 'leave-two-out' needs samples_per_prompt ≥ 3; got "
+                                 f"{self.samples_per_prompt}")
+            if self.loss_form != "pairwise":
+                raise ValueError("estimator = 'leave-two-out' gives pair targets; loss_form = 'pointwise' regresses "
+                                 "on win rates (use estimator = 'leave-one-out')")
         if self.bf16 not in ("auto", "yes", "no"):
             raise ValueError(f"bf16 must be 'auto', 'yes' or 'no'; got {self.bf16!r}")
         if self.prompts_per_step % self.grad_accum:

@@ -131,6 +131,9 @@ class OnlineTrainer(ScoringMixin, RolloutMixin, FittingMixin, RealisationMixin, 
         self._ref_pi = None
         self._half_pi = None
         self.clock = PhaseClock(cuda=accelerator.device.type == "cuda")
+        if config.labels == "soft" and not callable(getattr(judge, "probabilities", None)):
+            raise ValueError(f"labels = 'soft' needs a judge that gives probabilities (got {type(judge).__name__}); "
+                             "use labels = 'hard'")
         if config.feedback == "exact":
             from .judges import KnownNashJudge
 
@@ -142,6 +145,23 @@ class OnlineTrainer(ScoringMixin, RolloutMixin, FittingMixin, RealisationMixin, 
                                  "token-level mixture without an exact action distribution); use 'sampled'")
 
     # ------------------------------------------------------------------ setup helpers
+
+    def _step_loss(self) -> None:
+        """:attr:`loss` for iteration ``t``: the rule's declaration at ``rule.hparams(eta=η_t, beta,
+        **solver_options)`` with ``η_t = step_size(config.schedule, η_0, β, t)``
+        (:func:`nashlab.solvers.schedules.step_size`); TD-MNPO's ``rho`` (``= ηβ`` by default) follows ``η_t``, as in
+        :func:`nashlab.solvers.schedules.scheduled`. A constant schedule keeps the loss built at ``η_0``."""
+        c = self.config
+        if c.schedule == "constant":
+            return
+        from nashlab.solvers.schedules import step_size
+
+        eta0, beta = self.hparams["eta"], self.hparams["beta"]
+        eta_t = step_size(c.schedule, eta0, beta, self.iteration, solver=self.loss.name)
+        if eta_t != self.loss.hparams["eta"]:
+            rule = self.loss.rule
+            opts = {k: v for k, v in c.solver_options.items() if k != "rho"}
+            self.loss = SequenceLoss(rule, rule.hparams(eta_t, beta, **opts))
 
     def _make_optimizer(self, model):
         c = self.config
@@ -182,6 +202,7 @@ class OnlineTrainer(ScoringMixin, RolloutMixin, FittingMixin, RealisationMixin, 
         # 1) snapshot: log-probs under π_t, π_ref (and histories)
         self._anchor_logprobs(list(rollouts.values()), t=lp_t)
         # 3) judge against each phase's opponent and 4) optimise, phase by phase; the history moves on
+        self._step_loss()  # the iteration's loss at η_t (config.schedule)
         loss = self._realise(rollouts, mine, all_prompts[:n_steps_prompts])
         self.iteration += 1
         # 5) metrics; the evaluation runs on its own cadence and its time is reported apart
