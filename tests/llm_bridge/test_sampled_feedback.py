@@ -194,3 +194,20 @@ def test_smollm2_sampled_config_is_the_exact_one_with_sampled_feedback():
         assert diff == {"feedback", "labels", "schedule", "opponent_samples"}, (solver, diff)
         assert (b["train"]["feedback"], b["train"]["labels"], b["train"]["schedule"]) == ("sampled", "soft", "theory")
         assert b["train"]["opponent_samples"] == 32
+
+
+def test_resume_with_all_three_options_equals_uninterrupted(tmp_path):
+    """Soft labels, leave-two-out targets and a decreasing η together, end to end: stopping after 2 of 3 iterations
+    and resuming in a new trainer gives the uninterrupted run's weights (η_t is a function of t alone)."""
+    kw = dict(labels="soft", estimator="leave-two-out", schedule="theory", iterations=3, epochs=1)
+    full = tiny_run("inpo", out_dir=str(tmp_path / "full"), **kw)
+    h = full.train()
+    assert all(np.isfinite(m["loss"]) for m in h[1:])
+    cut = tiny_run("inpo", out_dir=str(tmp_path / "cut"), **kw)
+    cut.train(stop_after=2)
+    resumed = tiny_run("inpo", out_dir=str(tmp_path / "cut"), **kw)
+    resumed.train(resume=True)
+    assert resumed.loss.hparams["eta"] == pytest.approx(0.9 / (1 + 0.5 * 0.05 * 0.9 * 2))
+    a, b = full.unwrapped.state_dict(), resumed.unwrapped.state_dict()
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], atol=0, rtol=0)
