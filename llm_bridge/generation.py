@@ -7,7 +7,9 @@ Two paths:
   (``mode="reduce-overhead"``); on CPU uncompiled with a dynamic cache, stopping once every row has ended, so its
   logic is tested here (greedy decoding equals ``generate``'s; sampled first-token frequencies match the softmax).
   Measured on CPU against one ``generate`` call of the same batch it is as fast or faster (``scripts/bench_llm.py``).
-* ``plain``: ``model.generate``, one call per prompt (the reference path).
+* ``plain``: ``model.generate``, one call per prompt (the reference path). Its rows sample through the same
+  per-row generators (a logits processor draws each token, ``generate`` then decodes greedily), so both paths
+  give the same responses for the same seeds, up to floating-point ties.
 
 Sampling with temperature ``τ`` and nucleus ``p``: ``z ← logits/τ``; keep the smallest set of tokens whose
 probabilities sum to ≥ ``p`` (the most probable first); renormalise; sample. ``τ = 0`` is greedy.
@@ -137,14 +139,11 @@ def sample_responses(policy, prompt_ids: Sequence[Sequence[int]], num_samples: i
     was_training = model.training
     if was_training:  # eval() and train() each walk every module: skip both when the model is already in eval mode
         model.eval()
-    devices = [device] if device.type == "cuda" else []
     with torch.no_grad():
         if path == "plain":
-            with torch.random.fork_rng(devices=devices):
-                for p, s in zip(prompt_ids, seeds):
-                    torch.manual_seed(s)
-                    out.append(_generate_plain(policy, model, [list(p)] * num_samples, max_new_tokens, temperature,
-                                               top_p, device))
+            for p, s in zip(prompt_ids, seeds):
+                out.append(_generate_plain(policy, model, [list(p)] * num_samples, max_new_tokens, temperature,
+                                           top_p, device, seeds=row_seeds([s], num_samples)))
         else:
             per = max(1, batch_size // num_samples)
             for c0 in range(0, len(prompt_ids), per):
@@ -159,13 +158,33 @@ def sample_responses(policy, prompt_ids: Sequence[Sequence[int]], num_samples: i
     return (out, lps) if return_logprobs else out
 
 
-def _generate_plain(policy, model, prompts, max_new_tokens, temperature, top_p, device):
+class _RowSamplerProcessor:
+    """A ``transformers`` logits processor that draws every row's next token with :class:`RowSampler` (per-row
+    generators) and returns logits that are 0 at the drawn token and −inf elsewhere, so that ``generate``'s greedy
+    step picks the drawn token: ``generate`` then samples without ever touching the global torch RNG, with the draws
+    of the fast path (the same stream per row, ``V`` uniforms per row per step, until every row has ended)."""
+
+    def __init__(self, sampler: RowSampler) -> None:
+        self.sampler = sampler
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        tok = self.sampler(scores)
+        return torch.full_like(scores, float("-inf")).scatter(-1, tok[:, None], 0.0)
+
+
+def _generate_plain(policy, model, prompts, max_new_tokens, temperature, top_p, device, seeds=None):
+    """``model.generate`` on ``prompts``: greedy at ``temperature = 0``; otherwise every row ``b`` samples from its
+    own generator seeded by ``seeds[b]`` (:class:`_RowSamplerProcessor`), never from the global RNG."""
+    from transformers import LogitsProcessorList
+
     ids, att = _left_pad(prompts, policy.pad_token_id, device)
-    kw = dict(max_new_tokens=max_new_tokens, pad_token_id=policy.pad_token_id, eos_token_id=policy.eos_token_id)
-    if temperature == 0:
-        kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-    else:
-        kw.update(do_sample=True, temperature=float(temperature), top_p=float(top_p), top_k=0)
+    kw = dict(max_new_tokens=max_new_tokens, pad_token_id=policy.pad_token_id, eos_token_id=policy.eos_token_id,
+              do_sample=False, temperature=None, top_p=None, top_k=None)
+    if temperature != 0:
+        if seeds is None or len(seeds) != len(prompts):
+            raise ValueError(f"seeds: one per row needed ({len(prompts)}); got {seeds!r}")
+        kw["logits_processor"] = LogitsProcessorList(
+            [_RowSamplerProcessor(RowSampler(seeds, temperature, top_p, device))])
     gen = model.generate(input_ids=ids, attention_mask=att, **kw)
     new = gen[:, ids.shape[1]:].tolist()
     return [_cut(r, policy.eos_token_id, policy.pad_token_id) for r in new]

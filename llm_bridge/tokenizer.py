@@ -61,7 +61,8 @@ def tiny_causal_lm(vocab_size: int, *, family: str = "llama", hidden: int = 64, 
         hidden, layers, heads: width, depth and attention heads (``hidden % heads == 0``).
         intermediate: MLP width (default ``2 * hidden``; GPT-2 uses ``4 * hidden``).
         max_positions: context length.
-        seed: ``torch.manual_seed`` used for the initialisation (the global RNG is restored afterwards).
+        seed: the seed of the initialisation, drawn inside ``torch.random.fork_rng`` over the CPU and every
+            CUDA device in use, so the caller's RNG states (CPU and CUDA) are left exactly as they were.
         device: ``"meta"`` builds the module without memory (to count its parameters before allocating them).
 
     Returns:
@@ -90,14 +91,17 @@ def tiny_causal_lm(vocab_size: int, *, family: str = "llama", hidden: int = 64, 
         cls = GPT2LMHeadModel
     else:
         raise ValueError(f"family must be one of 'llama', 'qwen2', 'gpt2'; got {family!r}")
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
+    # transformers initialises the weights through the global RNG of the device they are built on; fork it (CPU and
+    # every CUDA device that is or will be touched) so that the caller's RNG streams are exactly as they were
+    cuda = torch.cuda.is_available() and (torch.cuda.is_initialized()
+                                          or (device is not None and torch.device(device).type == "cuda"))
+    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count())) if cuda else []):
+        # torch.manual_seed would also queue a seed for CUDA devices not yet initialised (applied when CUDA starts,
+        # after the fork has ended): seed only the generators the fork restores
+        (torch.manual_seed if cuda else torch.random.default_generator.manual_seed)(seed)
         if device is None:
             model = cls(cfg)
         else:
             with torch.device(device):
                 model = cls(cfg)
-    finally:
-        torch.random.set_rng_state(state)
     return model.eval()

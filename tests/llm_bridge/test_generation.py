@@ -92,3 +92,21 @@ def test_fast_path_on_cuda_equals_generate_greedy():
     plain = sample_responses(pol, prompts, 2, max_new_tokens=6, temperature=0, path="plain")
     fast = sample_responses(pol, prompts, 2, max_new_tokens=6, temperature=0, path="fast")
     assert plain == fast
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def test_plain_path_samples_the_fast_paths_draws_and_leaves_global_rng_alone(family):
+    """The plain path (``model.generate``) samples each row from the same per-row generator as the fast path (a
+    logits processor draws the token), so the responses of both paths are equal for the same seeds; the global RNG
+    is never read or seeded (its state is unchanged, and seeding it differently changes nothing)."""
+    pol = _policy(6, family)
+    prompts = [pol.encode_prompt("play a"), pol.encode_prompt("b")]
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    plain = sample_responses(pol, prompts, 8, max_new_tokens=4, seed=[21, 40], path="plain")
+    assert torch.equal(torch.random.get_rng_state(), before)
+    torch.manual_seed(999)
+    assert plain == sample_responses(pol, prompts, 8, max_new_tokens=4, seed=[21, 40], path="plain")
+    assert plain == sample_responses(pol, prompts, 8, max_new_tokens=4, seed=[21, 40], path="fast")
+    assert plain != sample_responses(pol, prompts, 8, max_new_tokens=4, seed=[22, 40], path="plain")
+    assert len({tuple(r) for r in plain[0]}) > 1  # sampled, not greedy

@@ -1,0 +1,59 @@
+"""No import of a nashlab module, and no library call a user makes, changes process-wide state.
+
+A fresh interpreter records the global torch RNG state (CPU), the number of torch threads and the matplotlib backend,
+then imports ``nashlab.paper_figs`` and ``nashlab.llm_bridge``, builds a tiny seeded policy, samples from it on both
+decoding paths and scores it, and records the same three again. Both records must be equal, with and without
+``MPLBACKEND=svg`` in the environment (the backend a user chose must survive the imports). The comparison can fail: the
+script then seeds the global RNG and records a third time, which must differ.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("transformers")  # the LLM stack is an optional extra (third-party, not a nashlab module)
+
+SCRIPT = r"""
+import hashlib, json, sys
+import matplotlib, torch
+
+def record():
+    return {"rng": hashlib.sha256(torch.random.get_rng_state().numpy().tobytes()).hexdigest(),
+            "threads": torch.get_num_threads(), "backend": str(matplotlib.get_backend())}
+
+before = record()
+import nashlab.paper_figs, nashlab.llm_bridge
+from nashlab.llm_bridge.generation import sample_responses
+from nashlab.llm_bridge.policy import SequencePolicy
+from nashlab.llm_bridge.tokenizer import tiny_causal_lm, word_tokenizer
+
+tok = word_tokenizer(["rock", "paper", "scissors", "play"])
+policy = SequencePolicy(tiny_causal_lm(len(tok), hidden=16, layers=1, heads=2, seed=3), tok)
+prompt = [policy.encode_prompt("play")]
+for path in ("fast", "plain"):
+    sample_responses(policy, prompt, 4, max_new_tokens=3, seed=7, path=path)
+after = record()
+torch.manual_seed(0)  # a real change of the global state, so that the comparison is shown to be able to fail
+print(json.dumps({"before": before, "after": after, "spoiled": record()}))
+"""
+
+
+def _run(env_extra):
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env.update(env_extra)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("env", [{}, {"MPLBACKEND": "svg"}], ids=["default-backend", "MPLBACKEND=svg"])
+def test_imports_and_a_tiny_policy_leave_rng_threads_and_backend_alone(env):
+    out = _run(env)
+    assert out["after"] == out["before"]
+    if env:
+        assert out["after"]["backend"].lower() == "svg"
+    assert out["spoiled"]["rng"] != out["before"]["rng"]  # the record sees a seeded global RNG
