@@ -112,17 +112,93 @@ def test_config_refuses_unknown_keys():
         TrainConfig.from_dict({"learning_rate": 1e-3})
 
 
+def _record_fits(tr):
+    """Wrap ``tr._fit`` to keep, per call, ``(phase, {ctx: (anchors, win_rate, pair_target, texts)})`` as the fit saw
+    them."""
+    seen = []
+    orig = tr._fit
+
+    def fit(rollouts, order, phase):
+        seen.append((phase, {ctx: ({k: v.detach().double().clone() for k, v in r.anchors.items()},
+                                   r.win_rate.detach().double().clone(),
+                                   None if r.pair_target is None else r.pair_target.detach().double().clone(),
+                                   list(r.texts))
+                             for ctx, r in rollouts.items()}))
+        return orig(rollouts, order, phase)
+
+    tr._fit = fit
+    return seen
+
+
+def _anchor_by_hand(rule, hp, phase, anchors):
+    """``a = Σ_k w_k ℓ_k`` of the declaration's phase, read off the trainer's stored log-probs: ``iterate`` is column
+    ``"t"`` (or column 0 of ``"hist"``), ``ref`` is ``"ref"``, ``past:j`` column j of ``"hist"`` and ``others`` the mean
+    of its first N − 1 columns (the documented realisation: past iterates play the other players)."""
+    hist = anchors.get("hist")
+    it = anchors["t"] if "t" in anchors else hist[:, 0]
+    a = torch.zeros_like(it)
+    for term, w in rule.resolved_phases(hp)[phase][0]:
+        if term.kind == "iterate":
+            x = it
+        elif term.kind == "ref":
+            x = anchors["ref"]
+        elif term.kind == "past":
+            x = hist[:, term.lag]
+        else:
+            x = hist[:, : int(hp[rule.players]) - 1].mean(-1)
+        a = a + w * x
+    return it, a
+
+
 @pytest.mark.parametrize("solver", sorted(__import__("nashlab.solvers", fromlist=["RULES"]).RULES))
-def test_every_registered_rule_runs_its_sampling_path(solver):
-    """One real iteration (sampling, judging, opponents, fit) per registered rule: finite loss and metrics. The update
-    each one realises is checked exactly in test_loss_equals_step.py."""
+def test_one_real_iteration_reports_the_numbers_recomputed_by_hand(solver):
+    """One real iteration (sampling, judging, opponents, fit) per registered rule, one optimizer step per phase
+    (4 prompts per step, 1 epoch), checked against independent computations:
+
+    * the reported ``loss`` is the last phase's pairwise loss at θ_t (the step's only forward):
+      ``mean_{c, i<j} (Δlog π_t − Δa − c·Δĝ)²``, recomputed in float64 from the stored anchors and win rates with the
+      weights ``w_k`` and step ``c`` read off the declaration (``rule.resolved_phases``), not through the loss code;
+    * ``duality_gap``, ``reg_duality_gap``, ``kl_to_nash`` and ``other_mass`` are those of the trained model's exact
+      action distribution (``game.exact_action_distribution``) by ``nashlab.games``' own metrics and Nash solver;
+    * the iteration changed the model (π_1 ≠ π_0), so the recomputation is not of an untouched policy.
+    The update each rule realises is checked exactly in test_loss_equals_step.py."""
+    from nashlab.games import duality_gap, kl_to_nash, reg_duality_gap, regularized_nash
     from nashlab.solvers import RULES
 
     eta = {"nash-mp": 1.0, "mmd": 0.2, "omwu": 0.125}.get(solver, 0.5)
     beta = 0.0 if not RULES[solver].beta_used else 0.05
-    tr = tiny_run(solver, iterations=1, epochs=1, eta=eta, beta=beta)
+    tr = tiny_run(solver, iterations=1, epochs=1, eta=eta, beta=beta, prompts_per_step=4)
+    fits = _record_fits(tr)
     h = tr.train()
-    assert len(h) == 2 and all(np.isfinite(h[1][k]) for k in ("loss", "duality_gap", "reg_duality_gap"))
+    assert len(h) == 2 and [ph for ph, _ in fits] == list(range(len(RULES[solver].phases)))
+
+    phase, rolls = fits[-1]
+    rule, hp = tr.loss.rule, tr.loss.hparams
+    c = rule.resolved_phases(hp)[phase][1]
+    sq = []
+    for anchors, g, pair_target, _ in rolls.values():
+        lp, a = _anchor_by_hand(rule, hp, phase, anchors)
+        K = len(g)
+        for i in range(K):
+            for j in range(i + 1, K):
+                target = g[i] - g[j] if pair_target is None else pair_target[i, j]
+                sq.append(float(((lp[i] - lp[j]) - (a[i] - a[j]) - c * target) ** 2))
+    assert len(sq) == 4 * 15  # 4 prompts × C(6, 2) pairs
+    assert h[1]["loss"] == pytest.approx(float(np.mean(sq)), rel=1e-4, abs=1e-7)
+
+    game = tr.game
+    pi = game.exact_action_distribution(tr.policy, tr.unwrapped).double().numpy()
+    ref = game.exact_action_distribution(tr.policy, tr.ref_model).double().numpy()
+    P = game.P_aug
+    assert h[1]["duality_gap"] == pytest.approx(float(np.mean(duality_gap(P, pi))), abs=1e-9)
+    ref = np.clip(ref, 1e-300, None)
+    ref = ref / ref.sum(-1, keepdims=True)
+    assert h[1]["reg_duality_gap"] == pytest.approx(float(np.mean(reg_duality_gap(P, pi, ref, game.beta))), abs=1e-9)
+    star = regularized_nash(P, ref, game.beta)
+    assert h[1]["kl_to_nash"] == pytest.approx(float(np.mean(kl_to_nash(star, np.clip(pi, 1e-300, None)))), abs=1e-9)
+    assert h[1]["other_mass"] == pytest.approx(float(pi[:, -1].mean()), abs=1e-12)
+    np.testing.assert_allclose(np.asarray(h[1]["pi"]), pi, atol=1e-12)
+    assert np.abs(pi - np.asarray(h[0]["pi"])).max() > 1e-6
 
 
 def test_off_policy_pairs_use_on_policy_opponents():
@@ -296,9 +372,37 @@ def test_exact_feedback_is_the_limit_of_sampled_win_rates():
 
 
 @pytest.mark.parametrize("solver", ["egpo", "sppo"])
-def test_exact_feedback_trains(solver):
-    hist = tiny_run(solver, feedback="exact", iterations=2).train()
-    assert len(hist) == 3 and all(np.isfinite(h["duality_gap"]) for h in hist)
+def test_exact_feedback_trains_on_the_exact_win_rates(solver):
+    """With ``feedback = "exact"`` every fit of iteration t sees ĝ(y) = P⁺[a(y)] · π_t (phase 1; for EGPO's second
+    phase, P⁺[a(y)] · π_½ with π_½ the exact distribution of the model phase 1 left), recomputed here from the
+    recorded exact distributions and the parsed responses; and every row's ``duality_gap`` is DG_0 of its ``pi``."""
+    from nashlab.games import duality_gap
+
+    tr = tiny_run(solver, feedback="exact", iterations=2)
+    fits = _record_fits(tr)
+    halves = []
+    orig_fit = tr._fit
+
+    def fit(rollouts, order, phase):  # π_½: the model phase 1 left, seen just before it is restored to θ_t
+        if phase == 0 and len(tr.loss.opponents) > 1:
+            out = orig_fit(rollouts, order, phase)
+            halves.append(tr.game.exact_action_distribution(tr.policy, tr.unwrapped).double().numpy())
+            return out
+        return orig_fit(rollouts, order, phase)
+
+    tr._fit = fit
+    hist = tr.train()
+    assert len(hist) == 3 and len(fits) == 2 * len(tr.loss.opponents)
+    P = tr.game.P_aug
+    for k, (phase, rolls) in enumerate(fits):
+        t = k // len(tr.loss.opponents)
+        pi = np.asarray(hist[t]["pi"]) if phase == 0 else halves[t]
+        for ctx, (_, g, _, texts) in rolls.items():
+            Pc = P[ctx] if P.ndim == 3 else P
+            by_hand = [Pc[tr.game.parse(x)] @ pi[ctx] for x in texts]
+            np.testing.assert_allclose(g.numpy(), by_hand, atol=1e-9)
+    for h in hist:
+        assert h["duality_gap"] == pytest.approx(float(np.mean(duality_gap(P, np.asarray(h["pi"])))), abs=1e-12)
 
 
 def test_exact_feedback_mnpo_averages_over_the_history_iterates():
