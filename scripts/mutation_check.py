@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Hand-written mutation check of games/: does the test suite notice a small wrong edit of the code it guards?
+"""Hand-written mutation check of games/ and of the rules (solvers/): does the test suite notice a small wrong edit of the code it guards?
 
 Each mutant is data: the file, an original snippet, its replacement and what the edit means (a flipped sign, an
 off-by-one, a wrong constant, a dropped term, a swapped argument), plus the few test files that guard that code.
@@ -21,6 +21,7 @@ Usage (about 10 minutes on 2 cores for all mutants, one core at a time)::
     .venv/bin/python scripts/mutation_check.py --list           # the mutants, nothing run
     .venv/bin/python scripts/mutation_check.py --json out.json  # also write the results
     .venv/bin/python scripts/mutation_check.py --ref HEAD       # the last commit, not the working tree
+    .venv/bin/python scripts/mutation_check.py --only S01 --exclude tests/solvers/test_solvers_trajectories.py
 
 Exit status: 0 when every mutant ran (killed or survived; the score is printed), 1 when a mutant was refused or the
 baseline failed, 2 on bad arguments.
@@ -48,6 +49,12 @@ NASH = ("tests/games/test_nash.py", "tests/games/test_nash_scale.py")
 SCALE = ("tests/games/test_nash_scale.py",)
 PREF = ("tests/games/test_preference.py",)
 ORACLE = ("tests/games/test_oracle.py",)
+SOLVER_KILLERS = "tests/solvers/test_solvers_mutant_killers.py"
+TRAJ = ("tests/solvers/test_solvers_trajectories.py",)
+FAITHFUL = ("tests/solvers/test_solvers_faithful.py",)
+LOSS = ("tests/solvers/test_solvers_loss_step.py",)
+RULE_TESTS = TRAJ + FAITHFUL
+CONFORMANCE = ("tests/solvers/test_solvers_conformance.py",)
 #: Tests left out of every run: they time signals against child processes (Ctrl-C handling, not equilibrium maths)
 #: and failed once on the unmutated copy on a loaded machine.
 DESELECT = (
@@ -172,6 +179,104 @@ MUTANTS = [
            "swapped argument: shared soft win rates read P[z, y]", ORACLE),
     Mutant("M38", "games/oracle.py", "        self.queries += y.shape[-1]\n", "        self.queries += 1\n",
            "wrong count: compare counts one query per call, not per pair", ORACLE),
+    # ---- solvers/rule.py: the derived tabular step (build_solver), the state it keeps, the derived loss
+    Mutant("S01", "solvers/rule.py", "            out = prox(a, c, g)\n", "            out = prox(a, -c, g)\n",
+           "flipped sign of the step c in every phase", RULE_TESTS),
+    Mutant("S02", "solvers/rule.py", "        past = ((ell,) + state.past)[:lag]",
+           "        past = (state.past + (ell,))[:lag]",
+           "off-by-one: past iterates appended at the back (π_{t−1} never becomes past:1 once lag ≥ 2)", RULE_TESTS),
+    Mutant("S03", "solvers/rule.py", "            past_g = ((g_t,) + prev)[:win_lag]", "            past_g = prev[:win_lag]",
+           "off-by-one: past_win_rates never take the new g_t (OMWU reads g_0 for ever)", RULE_TESTS),
+    Mutant("S04", "solvers/rule.py", "gs = hist[t.lag - 1] if len(hist) >= t.lag else (hist[-1] if hist else g_t)",
+           "gs = g_t", "dropped term: past:j opponents read the iterate's win rate (OMWU becomes MWU)", RULE_TESTS),
+    Mutant("S05", "solvers/rule.py", "gs = win(torch.log_softmax(a, dim=-1))", "gs = win(a)",
+           "mixture normalisation dropped: Nash-MD's opponent is the unnormalised exp(Σ w_k ℓ_k)", RULE_TESTS),
+    Mutant("S06", "solvers/rule.py", "                    gs = win(half)\n", "                    gs = win(ell)\n",
+           "`half` replaced by the iterate: the extragradient's second phase plays π_t", RULE_TESTS),
+    Mutant("S07", "solvers/rule.py", "log_pi_sum=update_sum(state.log_pi_sum, half)",
+           "log_pi_sum=update_sum(state.log_pi_sum, ell)",
+           "off-by-one: the running sum adds π_t instead of π_{t+1}", FAITHFUL),
+    Mutant("S08", "solvers/rule.py", "        return self.log_pi_sum - math.log(self.t + 1)",
+           "        return self.log_pi_sum - math.log(self.t + 2)",
+           "off-by-one: the average iterate divides by t + 2", FAITHFUL),
+    Mutant("S09", "solvers/rule.py", "return torch.lerp(terms[0][1], terms[1][1], terms[1][0])",
+           "return torch.lerp(terms[1][1], terms[0][1], terms[1][0])",
+           "swapped anchor weights of every two-anchor mix ((1−w)ℓ_1 + wℓ_0)", RULE_TESTS),
+    Mutant("S10", "solvers/rule.py", "    return (x.sum(-2, keepdim=True) - x) / (N - 1)",
+           "    return (x.sum(-2, keepdim=True) - x) / N", "off-by-one: 'others' divides by N", RULE_TESTS),
+    Mutant("S11", "solvers/rule.py", "                        gs = others_mean(g_t)\n",
+           "                        gs = g_t\n", "the 'others' opponent reads the player's own win rate", RULE_TESTS),
+    Mutant("S12", "solvers/rule.py", "r = log_pi_theta_y - self.anchor(anchors_y) - self.c * win_rate.to(log_pi_theta_y.dtype) + log_z",
+           "r = log_pi_theta_y - self.anchor(anchors_y) + self.c * win_rate.to(log_pi_theta_y.dtype) + log_z",
+           "flipped sign of c·g in the pointwise loss", LOSS),
+    Mutant("S13", "solvers/rule.py", 'return self.anchor(anc) + self.c * win_rate.double() - anc["iterate"]',
+           "return self.anchor(anc) + self.c * win_rate.double()",
+           "dropped term: the step's log-ratio forgets − log π_t", LOSS),
+    # ---- solvers/core.py: the loss every rule reduces to, the closed-form prox, the running sum
+    Mutant("S14", "solvers/core.py", "    r = (log_pi_theta_y - log_pi_theta_yp) - (log_anchor_y - log_anchor_yp) - c * target",
+           "    r = (log_pi_theta_y - log_pi_theta_yp) - (log_anchor_y - log_anchor_yp) + c * target",
+           "flipped sign of c·target in mirror_loss", LOSS),
+    Mutant("S15", "solvers/core.py", "    r = (log_pi_theta_y - log_pi_theta_yp) - (log_anchor_y - log_anchor_yp) - c * target",
+           "    r = (log_pi_theta_y - log_pi_theta_yp) - log_anchor_y - c * target",
+           "dropped term: mirror_loss forgets the anchor at y'", LOSS),
+    Mutant("S16", "solvers/core.py", "    return torch.log_softmax(torch.add(log_anchor, g, alpha=c), dim=-1)",
+           "    return torch.add(log_anchor, g, alpha=c)", "tabular_prox without its normalisation", RULE_TESTS),
+    Mutant("S17", "solvers/core.py", "    return torch.logaddexp(log_pi_sum, log_pi_next)",
+           "    return torch.maximum(log_pi_sum, log_pi_next)", "update_sum keeps the max instead of the sum",
+           FAITHFUL),
+    # ---- the declarations
+    Mutant("S18", "solvers/inpo.py", 'anchor("ref", lambda hp: hp["eta"] * hp["beta"]))',
+           'anchor("ref", lambda hp: hp["beta"]))',
+           "wrong anchor weight: INPO's (and EGPO's) ref weight β instead of ηβ", RULE_TESTS),
+    Mutant("S19", "solvers/inpo.py", 'OMD_ANCHORS = (anchor("iterate", lambda hp: 1.0 - hp["eta"] * hp["beta"]),',
+           'OMD_ANCHORS = (anchor("iterate", lambda hp: 1.0),',
+           "dropped term: the iterate's weight 1 instead of 1 − ηβ", RULE_TESTS),
+    Mutant("S20", "solvers/egpo.py",
+           'Phase(anchors=OMD_ANCHORS, step=lambda hp: hp["eta"], opponents=(opponent("half"),))',
+           'Phase(anchors=OMD_ANCHORS, step=lambda hp: hp["eta"], opponents=(opponent("iterate"),))',
+           "EGPO's second phase plays π_t instead of π_½", RULE_TESTS),
+    Mutant("S21", "solvers/egpo.py",
+           'Phase(anchors=OMD_ANCHORS, step=lambda hp: hp["eta"], opponents=(opponent("half"),))',
+           'Phase(anchors=OMD_ANCHORS, step=lambda hp: 2 * hp["eta"], opponents=(opponent("half"),))',
+           "wrong constant: EGPO's second step 2η", RULE_TESTS),
+    Mutant("S22", "solvers/nash_mp.py", '    return hp["eta"] / (1.0 + hp["eta"] * hp["beta"])',
+           '    return hp["eta"]', "dropped term: Nash-MP's prox step η instead of η/(1+ηβ)", RULE_TESTS),
+    Mutant("S23", "solvers/nash_mp.py", 'anchor("iterate", lambda hp: 1.0 / (1.0 + hp["eta"] * hp["beta"]))',
+           'anchor("iterate", lambda hp: 1.0 / (1.0 + hp["eta"]))',
+           "wrong anchor weight: Nash-MP's iterate weight 1/(1+η)", RULE_TESTS),
+    Mutant("S24", "solvers/omwu.py", 'opponents=(opponent("iterate", 2.0), opponent("past:1", -1.0))',
+           'opponents=(opponent("iterate", -1.0), opponent("past:1", 2.0))',
+           "swapped opponent weights: OMWU's g = 2Pπ_{t−1} − Pπ_t", RULE_TESTS),
+    Mutant("S25", "solvers/omwu.py", 'opponents=(opponent("iterate", 2.0), opponent("past:1", -1.0))',
+           'opponents=(opponent("iterate", 2.0), opponent("past:2", -1.0))',
+           "off-by-one: OMWU's optimism reads Pπ_{t−2}", RULE_TESTS),
+    Mutant("S26", "solvers/td_mnpo.py", 'return [anchor("ref", hp["rho"]), ',
+           'return [anchor("ref", 1.0 - hp["rho"]), ', "wrong anchor weight: TD-MNPO's ref weight 1 − ρ",
+           RULE_TESTS),
+    Mutant("S27", "solvers/td_mnpo.py", "for j in range(1, len(lam)))]", "for j in range(1, len(lam) - 1))]",
+           "off-by-one: TD-MNPO drops its oldest history anchor", RULE_TESTS),
+    Mutant("S28", "solvers/td_mnpo.py", 'anchor("iterate", (1.0 - hp["rho"]) * lam[0])',
+           'anchor("iterate", (1.0 - hp["rho"]) * lam[1])',
+           "swapped weight: the iterate takes λ_1 (the past iterate's weight)", RULE_TESTS),
+    Mutant("S29", "solvers/rule.py", "past=(s.log_pi,) * lag)", "past=(s.log_pi_ref,) * lag)",
+           "wrong start: the iterates before the start are π_ref instead of π_0", RULE_TESTS),
+    Mutant("S30", "solvers/rule.py", "(hist[-1] if hist else g_t)", "(hist[-1] if hist else torch.zeros_like(g_t))",
+           "wrong start: a past win rate before the start is 0 instead of Pπ_0", RULE_TESTS),
+    Mutant("S31", "solvers/rule.py", "term = gs if v == 1.0 else v * gs", "term = gs",
+           "dropped term: the opponent weights v_m are ignored", RULE_TESTS),
+    Mutant("S32", "solvers/rule.py", '    if hasattr(feedback, "get_state"):\n        feedback.set_state(',
+           '    if False:\n        feedback.set_state(',
+           "dropped restore: step no longer resumes the feedback's random state (not pure)", CONFORMANCE),
+    Mutant("S33", "solvers/rule.py", "return mix([(w, log_probs[s]) for s, w in self.weights])",
+           "return mix([(1.0 / len(self.weights), log_probs[s]) for s, w in self.weights])",
+           "wrong anchor weights in the loss: every anchor weighted equally", LOSS),
+    Mutant("S34", "solvers/sppo.py", 'opponents=(opponent("iterate"),)),),', 'opponents=(opponent("iterate", 0.5),)),),',
+           "wrong constant: SPPO's step on ½ Pπ_t", RULE_TESTS),
+    Mutant("S35", "solvers/mnpo.py", 'phases=(Phase(anchors=(anchor("others", 1.0),),',
+           'phases=(Phase(anchors=(anchor("iterate", 1.0),),',
+           "swapped source: MNPO anchors at the player's own iterate instead of the others' mean", RULE_TESTS),
+    Mutant("S36", "solvers/nash_md.py", 'opponents=(opponent("mixture"),)', 'opponents=(opponent("iterate"),)',
+           "swapped source: Nash-MD plays π_t instead of the mixture π^μ (becomes INPO)", RULE_TESTS),
 ]
 
 
@@ -255,6 +360,9 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant's test run (default 300)")
     ap.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     ap.add_argument("--ref", metavar="COMMIT", help="mutate this commit's files instead of the working tree")
+    ap.add_argument("--exclude", nargs="+", default=[], metavar="TEST_FILE",
+                    help="leave these test files out of every run (to ask what the rest of the suite kills, e.g. "
+                         "without the trajectory snapshot)")
     ap.add_argument("--verbose", action="store_true", help="print each mutant's pytest output")
     ap.add_argument("--keep", action="store_true", help="keep the temporary copy (its path is printed)")
     args = ap.parse_args(argv)
@@ -266,10 +374,17 @@ def main(argv=None) -> int:
     if args.only:
         unknown = sorted(set(args.only) - set(ids))
         if unknown:
-            print(f"mutation_check: unknown mutant id(s) {', '.join(unknown)}; known: {min(ids)}..{max(ids)}",
+            print(f"mutation_check: unknown mutant id(s) {', '.join(unknown)}; known: M01..M39, S01..S36",
                   file=sys.stderr)
             return 2
     chosen = [m for m in MUTANTS if not args.only or m.id in args.only]
+    if args.exclude:
+        chosen = [Mutant(m.id, m.file, m.original, m.replacement, m.description,
+                         tuple(t for t in m.tests if t not in args.exclude)) for m in chosen]
+        empty = [m.id for m in chosen if not m.tests]
+        if empty:
+            print(f"mutation_check: --exclude leaves no test file for {', '.join(empty)}", file=sys.stderr)
+            return 2
     if args.list:
         for m in chosen:
             print(f"{m.id}  {m.file:22s} {m.description}")
@@ -281,7 +396,9 @@ def main(argv=None) -> int:
     try:
         _copy_tree(copy, args.ref)
         env = _env(_package_links(copy))
-        killers = (KILLERS,) if (copy / KILLERS).is_file() else ()
+        def killers_of(m: Mutant) -> tuple[str, ...]:
+            k = SOLVER_KILLERS if m.file.startswith("solvers/") else KILLERS
+            return (k,) if (copy / k).is_file() and k not in args.exclude else ()
 
         refused = [r for r in (_refusal(m, copy) for m in chosen) if r]
         for r in refused:
@@ -294,7 +411,7 @@ def main(argv=None) -> int:
             print(f"mutation_check: nashlab.games does not resolve inside the copy ({where.stdout.strip()!r}"
                   f"{where.stderr.strip()[-300:]}); refusing to run", file=sys.stderr)
             return 1
-        base_tests = sorted({t for m in runnable for t in m.tests} | set(killers))
+        base_tests = sorted({t for m in runnable for t in (*m.tests, *killers_of(m))})
         status, secs, tail = _pytest(copy, env, base_tests, args.timeout * 2)
         print(f"baseline (unmutated copy): {status} in {secs:.0f} s: {' '.join(base_tests)}")
         if status != "passed":
@@ -308,7 +425,7 @@ def main(argv=None) -> int:
             text = path.read_text(encoding="utf-8")
             path.write_text(text.replace(m.original, m.replacement, 1), encoding="utf-8")
             try:
-                status, secs, tail = _pytest(copy, env, (*m.tests, *killers), args.timeout)
+                status, secs, tail = _pytest(copy, env, (*m.tests, *killers_of(m)), args.timeout)
             finally:
                 path.write_text(text, encoding="utf-8")
             outcome = "survived" if status == "passed" else ("killed (timeout)" if status == "timeout" else "killed")
