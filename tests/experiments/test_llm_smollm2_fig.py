@@ -20,7 +20,9 @@ def _write(folder, rows, feedback=None, pi_ref=None):
         w.writeheader()
         w.writerows(rows)
     if feedback is not None:
-        (folder / "config.json").write_text(json.dumps({"game": GAME, "train": {"feedback": feedback}}))
+        from nashlab.llm_bridge.run_folder import _write_config  # the trainer's own writer: the real file format
+
+        _write_config(str(folder), {"game": GAME, "train": {"feedback": feedback}}, "x.toml")
     if pi_ref is not None:
         (folder / "checkpoint").mkdir()
         (folder / "checkpoint" / "state.json").write_text(json.dumps({"history": [{"pi": pi_ref}]}))
