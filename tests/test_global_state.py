@@ -58,3 +58,28 @@ def test_imports_and_a_tiny_policy_leave_rng_threads_and_backend_alone():
     assert out["after"] == out["before"]
     assert out["after"]["backend"].lower() == "svg"
     assert out["spoiled"]["rng"] != out["before"]["rng"]  # the record sees a seeded global RNG
+
+
+def test_tiny_causal_lm_keeps_the_weights_of_a_globally_seeded_build_and_the_callers_rng():
+    """``tiny_causal_lm(seed=s)`` builds the same weights, bit for bit, as the plain recipe it replaced
+    (``torch.manual_seed(s)`` then the ``transformers`` constructor, here run inside ``fork_rng`` by hand), so
+    every recorded run keeps its numbers; and the caller's RNG stream continues as if nothing had been built."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from nashlab.llm_bridge.tokenizer import tiny_causal_lm
+
+    cfg = LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                      num_key_value_heads=2, max_position_embeddings=64, vocab_size=11, pad_token_id=0,
+                      bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(5)
+        want = LlamaForCausalLM(cfg).state_dict()
+    torch.manual_seed(123)
+    stream_without = torch.rand(4)
+    torch.manual_seed(123)
+    got = tiny_causal_lm(11, hidden=16, layers=1, heads=2, max_positions=64, seed=5).state_dict()
+    assert torch.equal(torch.rand(4), stream_without)
+    assert set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want)
+    other = tiny_causal_lm(11, hidden=16, layers=1, heads=2, max_positions=64, seed=6).state_dict()
+    assert not all(torch.equal(other[k], want[k]) for k in want)  # the seed matters: the comparison can fail
