@@ -151,54 +151,61 @@ def _anchor_by_hand(rule, hp, phase, anchors):
 
 
 @pytest.mark.parametrize("solver", sorted(__import__("nashlab.solvers", fromlist=["RULES"]).RULES))
-def test_one_real_iteration_reports_the_numbers_recomputed_by_hand(solver):
-    """One real iteration (sampling, judging, opponents, fit) per registered rule, one optimizer step per phase
+def test_two_real_iterations_report_the_numbers_recomputed_by_hand(solver):
+    """Two real iterations (sampling, judging, opponents, fit) per registered rule, one optimizer step per phase
     (4 prompts per step, 1 epoch), checked against independent computations:
 
-    * the reported ``loss`` is the last phase's pairwise loss at θ_t (the step's only forward):
+    * each iteration's reported ``loss`` is its last phase's pairwise loss at θ_t (the step's only forward):
       ``mean_{c, i<j} (Δlog π_t − Δa − c·Δĝ)²``, recomputed in float64 from the stored anchors and win rates with the
-      weights ``w_k`` and step ``c`` read off the declaration (``rule.resolved_phases``), not through the loss code;
+      weights ``w_k`` and step ``c`` read off the declaration (``rule.resolved_phases``), not through the loss code.
+      At iteration 1 every anchor is π_0 = π_ref and the residual is ``−c·Δĝ``; iteration 2, where π_t ≠ π_ref,
+      is the one that tells the anchor weights and the sign of c apart (checked: negating c in the recomputation fails
+      7 of the 10 rules; for mwu, sppo and omwu, anchored at π_t alone, the loss at θ_t is c²·mean(Δĝ²) and fixes
+      only |c|);
     * ``duality_gap``, ``reg_duality_gap``, ``kl_to_nash`` and ``other_mass`` are those of the trained model's exact
       action distribution (``game.exact_action_distribution``) by ``nashlab.games``' own metrics and Nash solver;
-    * the iteration changed the model (π_1 ≠ π_0), so the recomputation is not of an untouched policy.
+    * each iteration changed the model, so the recomputation is not of an untouched policy.
     The update each rule realises is checked exactly in test_loss_equals_step.py."""
     from nashlab.games import duality_gap, kl_to_nash, reg_duality_gap, regularized_nash
     from nashlab.solvers import RULES
 
     eta = {"nash-mp": 1.0, "mmd": 0.2, "omwu": 0.125}.get(solver, 0.5)
     beta = 0.0 if not RULES[solver].beta_used else 0.05
-    tr = tiny_run(solver, iterations=1, epochs=1, eta=eta, beta=beta, prompts_per_step=4)
+    tr = tiny_run(solver, iterations=2, epochs=1, eta=eta, beta=beta, prompts_per_step=4)
     fits = _record_fits(tr)
     h = tr.train()
-    assert len(h) == 2 and [ph for ph, _ in fits] == list(range(len(RULES[solver].phases)))
+    n_phases = len(RULES[solver].phases)
+    assert len(h) == 3 and [ph for ph, _ in fits] == list(range(n_phases)) * 2
 
-    phase, rolls = fits[-1]
     rule, hp = tr.loss.rule, tr.loss.hparams
-    c = rule.resolved_phases(hp)[phase][1]
-    sq = []
-    for anchors, g, pair_target, _ in rolls.values():
-        lp, a = _anchor_by_hand(rule, hp, phase, anchors)
-        K = len(g)
-        for i in range(K):
-            for j in range(i + 1, K):
-                target = g[i] - g[j] if pair_target is None else pair_target[i, j]
-                sq.append(float(((lp[i] - lp[j]) - (a[i] - a[j]) - c * target) ** 2))
-    assert len(sq) == 4 * 15  # 4 prompts × C(6, 2) pairs
-    assert h[1]["loss"] == pytest.approx(float(np.mean(sq)), rel=1e-4, abs=1e-7)
+    for it in (1, 2):
+        phase, rolls = fits[it * n_phases - 1]
+        c = rule.resolved_phases(hp)[phase][1]
+        sq = []
+        for anchors, g, pair_target, _ in rolls.values():
+            lp, a = _anchor_by_hand(rule, hp, phase, anchors)
+            K = len(g)
+            for i in range(K):
+                for j in range(i + 1, K):
+                    target = g[i] - g[j] if pair_target is None else pair_target[i, j]
+                    sq.append(float(((lp[i] - lp[j]) - (a[i] - a[j]) - c * target) ** 2))
+        assert len(sq) == 4 * 15  # 4 prompts × C(6, 2) pairs
+        assert h[it]["loss"] == pytest.approx(float(np.mean(sq)), rel=1e-4, abs=1e-7), it
 
     game = tr.game
     pi = game.exact_action_distribution(tr.policy, tr.unwrapped).double().numpy()
     ref = game.exact_action_distribution(tr.policy, tr.ref_model).double().numpy()
     P = game.P_aug
-    assert h[1]["duality_gap"] == pytest.approx(float(np.mean(duality_gap(P, pi))), abs=1e-9)
+    assert h[2]["duality_gap"] == pytest.approx(float(np.mean(duality_gap(P, pi))), abs=1e-9)
     ref = np.clip(ref, 1e-300, None)
     ref = ref / ref.sum(-1, keepdims=True)
-    assert h[1]["reg_duality_gap"] == pytest.approx(float(np.mean(reg_duality_gap(P, pi, ref, game.beta))), abs=1e-9)
+    assert h[2]["reg_duality_gap"] == pytest.approx(float(np.mean(reg_duality_gap(P, pi, ref, game.beta))), abs=1e-9)
     star = regularized_nash(P, ref, game.beta)
-    assert h[1]["kl_to_nash"] == pytest.approx(float(np.mean(kl_to_nash(star, np.clip(pi, 1e-300, None)))), abs=1e-9)
-    assert h[1]["other_mass"] == pytest.approx(float(pi[:, -1].mean()), abs=1e-12)
-    np.testing.assert_allclose(np.asarray(h[1]["pi"]), pi, atol=1e-12)
-    assert np.abs(pi - np.asarray(h[0]["pi"])).max() > 1e-6
+    assert h[2]["kl_to_nash"] == pytest.approx(float(np.mean(kl_to_nash(star, np.clip(pi, 1e-300, None)))), abs=1e-9)
+    assert h[2]["other_mass"] == pytest.approx(float(pi[:, -1].mean()), abs=1e-12)
+    np.testing.assert_allclose(np.asarray(h[2]["pi"]), pi, atol=1e-12)
+    for t in (1, 2):
+        assert np.abs(np.asarray(h[t]["pi"]) - np.asarray(h[t - 1]["pi"])).max() > 1e-6
 
 
 def test_off_policy_pairs_use_on_policy_opponents():
