@@ -171,6 +171,14 @@ def support_polish(P, S, ops):
         return out
 
 
+def _keep_better(P: np.ndarray, best: np.ndarray, best_gap: np.ndarray, again: np.ndarray, pi2: np.ndarray) -> None:
+    """Where the re-solved games ``again`` (answers ``pi2``) have a smaller gap ``DG_0 = 2 max_y (Pπ)_y − 1`` than
+    ``best_gap``, take their answer into ``best`` (in place)."""
+    g2 = 2.0 * (np.einsum("bij,bj->bi", P[again], pi2)).max(-1) - 1.0
+    better = g2 < best_gap[again]
+    best[again[better]] = pi2[better]
+
+
 @_quiet
 def lcp_interior_point(P, *, max_iter: int = 80, polish_below: float = 1e-5, accept_gap: float = 1e-12,
                        drop_ratio: float | None = None, retry_gap: float = 1e-9):
@@ -329,9 +337,7 @@ def lcp_interior_point(P, *, max_iter: int = 80, polish_below: float = 1e-5, acc
         if again.size:
             pi2, _ = lcp_interior_point.__wrapped__(P[again], max_iter=max_iter, polish_below=polish_below,
                                                     accept_gap=accept_gap)
-            g2 = 2.0 * (np.einsum("bij,bj->bi", P[again], pi2)).max(-1) - 1.0
-            better = g2 < best_gap[again]
-            best[again[better]] = pi2[better]
+            _keep_better(P, best, best_gap, again, pi2)
     return best, it
 
 
@@ -582,9 +588,7 @@ def _ip_numpy_batch(P, *, max_iter, polish_below, accept_gap, drop_ratio, retry_
         else:
             pi2, _ = lcp_interior_point.__wrapped__(P[again], max_iter=max_iter, polish_below=polish_below,
                                                     accept_gap=accept_gap)
-        g2 = 2.0 * (np.einsum("bij,bj->bi", P[again], pi2)).max(-1) - 1.0
-        better = g2 < best_gap[again]
-        best[again[better]] = pi2[better]
+        _keep_better(P, best, best_gap, again, pi2)
     return best, it
 
 

@@ -23,10 +23,10 @@ Losses: :func:`sppo_loss` (pairwise, exact minimiser) and :func:`sppo_pointwise_
 
 from __future__ import annotations
 
-import math
+import dataclasses
 
+from . import mwu
 from .core import Tensor
-from .rule import Claim, Phase, Rule, anchor, opponent
 
 
 def sppo_pointwise_loss(log_pi_theta_y: Tensor, *, log_pi_t_y: Tensor, win_rate: Tensor, eta: float,
@@ -47,14 +47,8 @@ def sppo_pointwise_loss(log_pi_theta_y: Tensor, *, log_pi_t_y: Tensor, win_rate:
     return sq.mean() if reduction == "mean" else sq
 
 
-RULE = Rule(
-    name="sppo",
-    update="ℓ' = ℓ + η Pπ (SPPO beta = 1/η)",
-    fixed_point="none (the last iterate cycles; the average iterate → π*_0)",
-    paper="Wu, Sun, Yuan, Ji, Yang, Gu, arXiv 2405.00675",
-    phases=(Phase(anchors=(anchor("iterate", 1.0),), step=lambda hp: hp["eta"], opponents=(opponent("iterate"),)),),
-    claim=Claim("average", "DG_0(π̄_T) ≤ 2D/(η(T+1)) + η/4, D = max_y log 1/π_0(y) (SPPO Thm. 4.1: Hedge's "
-                "regret bound; D = ln n from the uniform start)",
-                bound=lambda hp, D, T: 2 * D / (hp["eta"] * (T + 1)) + hp["eta"] / 4),
-    eta_default=0.1, beta_default=0.0, beta_used=False, noise_schedule="inverse-sqrt-t",
+#: SPPO's update is Hedge's: the same declaration as MWU's (one phase, the same claim), under SPPO's name and paper.
+RULE = dataclasses.replace(
+    mwu.RULE, name="sppo", update="ℓ' = ℓ + η Pπ (SPPO beta = 1/η)",
+    paper="Wu, Sun, Yuan, Ji, Yang, Gu, arXiv 2405.00675 (Thm. 4.1: Hedge's regret bound)",
 )
