@@ -56,7 +56,7 @@ REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
     "verify": ("rule", "spec", "hparams", "fingerprint", "passed", "behaviour", "claim", "seconds", "cached",
                "checks"),
     "llm train": ("solver", "hparams", "iterations", "initial", "final", "initial_duality_gap", "final_duality_gap",
-                  "tokens_per_second", "verification"),
+                  "tokens_per_second", "judge_queries", "generated_tokens", "verification"),
 }
 
 #: The ends-of-a-run metrics: ``initial`` and ``final`` objects hold these names wherever a run has them.

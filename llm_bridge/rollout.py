@@ -205,6 +205,7 @@ class RolloutMixin:
     def _judge(self, contexts, prompts, responses, responses_other, *, seed: int) -> torch.Tensor:
         """``[B]`` judgements ``J_b``: the judge's Bernoulli verdicts (``labels = "hard"``, seeded by ``seed``) or its
         probabilities ``P(y_b ≻ y'_b)`` (``labels = "soft"``); timed as judging."""
+        self._judge_queries = getattr(self, "_judge_queries", 0) + len(contexts)
         with self.clock("judging"):
             if self.config.labels == "soft":
                 return self.judge.probabilities(contexts, prompts, responses, responses_other).double().cpu()

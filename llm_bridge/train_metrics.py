@@ -76,7 +76,8 @@ class MetricsMixin:
 
     def _initial_row(self) -> dict:
         """Iteration 0 (before training): the exact metrics of π_0 = π_ref."""
-        m0 = {"iteration": 0, "loss": float("nan"), "kl_to_ref": 0.0, "tokens_per_second": float("nan")}
+        m0 = {"iteration": 0, "loss": float("nan"), "kl_to_ref": 0.0, "tokens_per_second": float("nan"),
+              "eta": float("nan"), "judge_queries": 0, "generated_tokens": 0}
         self.clock.reset()
         t0 = time.perf_counter()
         with self.clock("evaluation"):
@@ -89,7 +90,8 @@ class MetricsMixin:
         """The row of the iteration just finished (evaluated on its own cadence, its time reported apart)."""
         metrics = {"iteration": self.iteration, "loss": loss, "kl_to_ref": float("nan"),
                    # generation throughput of this process (all processes decode the same amount)
-                   "tokens_per_second": self._gen_tokens * self.world / max(self.clock.seconds["generation"], 1e-9)}
+                   "tokens_per_second": self._gen_tokens * self.world / max(self.clock.seconds["generation"], 1e-9),
+                   **self._cost_so_far()}
         evaluated = {}
         if self.eval_due():
             with self.clock("evaluation"):
@@ -98,6 +100,17 @@ class MetricsMixin:
         metrics.update(evaluated or {k: float("nan") for k in self._eval_keys()})
         metrics.update({k: v for k, v in evaluated.items() if k == "kl_to_ref"})
         return metrics
+
+    def _cost_so_far(self) -> dict:
+        """``eta``: the step ``η_t`` this iteration's loss was built with; ``judge_queries`` / ``generated_tokens``: the
+        previous row's totals plus this iteration's judge calls (one per ordered response pair judged) and sampled
+        response tokens, over all processes (each judges and samples the same amount). Evaluation's samples are not
+        counted: they measure the policy, they are not part of training. Cumulative through a resume, since the
+        restored history holds the last row."""
+        prev = self.history[-1] if self.history else {}
+        return {"eta": float(self.loss.hparams["eta"]),
+                "judge_queries": int(prev.get("judge_queries", 0)) + self._judge_queries * self.world,
+                "generated_tokens": int(prev.get("generated_tokens", 0)) + self._gen_tokens * self.world}
 
     def eval_due(self) -> bool:
         """Whether the iteration just finished is evaluated (:attr:`TrainConfig.eval_every`; always the last, and
@@ -111,7 +124,7 @@ class MetricsMixin:
     def _eval_keys(self) -> list[str]:
         first = self.history[0] if self.history else {}
         return [k for k, v in first.items() if isinstance(v, float) and k not in
-                ("loss", "kl_to_ref", "tokens_per_second", "seconds") and not k.startswith("seconds_")]
+                ("loss", "kl_to_ref", "tokens_per_second", "seconds", "eta") and not k.startswith("seconds_")]
 
     def _timings(self, total: float) -> dict:
         """``seconds`` (the whole iteration), ``seconds_per_iteration`` (without evaluation) and
@@ -188,8 +201,12 @@ class MetricsMixin:
         scalars = {k: v for k, v in m.items() if isinstance(v, (int, float))}
         path = os.path.join(self.out_dir, "metrics.csv")
         new = not os.path.exists(path) or m["iteration"] == 0
+        fields = list(scalars)
+        if not new:  # append under the file's own header (a run resumed from an older version lacks newer columns)
+            with open(path, newline="") as f:
+                fields = next(csv.reader(f), None) or fields
         with open(path, "w" if new else "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(scalars))
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
             if new:
                 w.writeheader()
             w.writerow(scalars)

@@ -22,7 +22,9 @@ One iteration ``t`` (numbered steps match the code):
    distribution of the language game → ``duality_gap``, ``reg_duality_gap``, ``kl_to_nash``, the same of the
    suffix-average policy (``avg_*``), ``win_rate_vs_ref = mean_c πᵀP⁺π_ref``, ``action_kl_to_ref`` and ``kl_to_ref``
    (sequence level: ``mean log π_{t+1}(y)/π_ref(y)`` over ``kl_samples`` fresh samples ``y ~ π_{t+1}`` per prompt, so
-   every metric of a row is of the same policy); every row: loss, tokens/s, and the wall time of the iteration split
+   every metric of a row is of the same policy); every row: loss, tokens/s, the step size ``eta`` the iteration used
+   (``η_t`` of ``schedule``), the cost so far (``judge_queries``: pairwise judge calls, ``generated_tokens``: sampled
+   response tokens, both cumulative over the run and all processes; 0 queries under exact feedback), and the wall time of the iteration split
    into generation, scoring (anchor log-probs), judging, optimisation and evaluation (``seconds_<phase>``;
    ``seconds_per_iteration`` is the iteration without evaluation). Written to ``metrics.csv`` and TensorBoard (``tb/``).
 6. Checkpoint (:mod:`.checkpointing`, format in :mod:`.checkpoint`): safetensors weights (policy, reference,
@@ -188,7 +190,7 @@ class OnlineTrainer(ScoringMixin, RolloutMixin, FittingMixin, RealisationMixin, 
             raise ValueError(f"prompts_per_step ({c.prompts_per_step}) exceeds the number of prompts ({C})")
         mine = self._my_prompts(all_prompts)
         # 2) sample K responses per prompt from π_t
-        self._gen_tokens = 0
+        self._gen_tokens = self._judge_queries = 0
         t_from_gen = self.anchor_t_from_generation
         samples = self._sample(self.unwrapped, mine, c.samples_per_prompt, phase=0, temperature=c.pair_temperature,
                                top_p=c.pair_top_p, with_logprobs=t_from_gen)

@@ -194,6 +194,7 @@ def run(args) -> int:
         "final_win_rate_vs_ref": last["win_rate_vs_ref"], "final_kl_to_ref": last["kl_to_ref"],
         "final_other_mass": last["other_mass"], "final_pi": last["pi"],
         "tokens_per_second": sum(tps) / len(tps) if tps else float("nan"),
+        "judge_queries": last.get("judge_queries", 0), "generated_tokens": last.get("generated_tokens", 0),
         "seconds_per_iteration": mean("seconds_per_iteration"),
         "phase_seconds": {k: mean(f"seconds_{k}") for k in PHASES_TIMED},
         "seconds": time.perf_counter() - t0, "device": str(trainer.accelerator.device), "out": args.out,

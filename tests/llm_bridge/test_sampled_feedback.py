@@ -15,7 +15,7 @@ import torch
 from helpers import tiny_run
 from nashlab.experiments.cli import main
 from nashlab.llm_bridge.losses import make_sequence_loss
-from nashlab.llm_bridge.trainer import TrainConfig, _Rollout
+from nashlab.llm_bridge.trainer import KL_SAMPLE_PHASE, TrainConfig, _Rollout
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = os.path.join(ROOT, "experiments", "configs", "llm_tiny.toml")
@@ -169,6 +169,9 @@ def test_tiny_sampled_config_halves_the_gap_and_stays_below_half(tmp_path, capsy
     assert main(["llm", "train", "--config", TINY, "--solver", solver, "--out", str(out), "--json", "--quiet"]) == 0
     d = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert d["solver"] == solver and d["iterations"] == 30
+    # judge queries over 30 iterations, as llm_tiny.toml's header counts them (8 prompts, K = 16, M = 8)
+    assert d["judge_queries"] == {"inpo": 28_800, "sppo": 28_800, "egpo": 61_440, "nash-mp": 61_440,
+                                  "mnpo": 59_520}[solver]
     half = 0.5 * d["initial_duality_gap"]
     assert d["final_duality_gap"] <= half, d
     with open(out / "metrics.csv") as f:
@@ -211,3 +214,35 @@ def test_resume_with_all_three_options_equals_uninterrupted(tmp_path):
     a, b = full.unwrapped.state_dict(), resumed.unwrapped.state_dict()
     for k in a:
         torch.testing.assert_close(b[k], a[k], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("solver,feedback,per_iteration", [
+    # C = 4 prompts, K = 6 samples, M = 4 opponents (tiny_run)
+    ("inpo", "sampled", 4 * 6 * 5 // 2),  # leave-one-out: every unordered pair of a prompt's K samples, once
+    ("egpo", "sampled", 2 * 4 * 6 * 4),  # two phases, each sample against the M opponents of its phase
+    ("egpo", "exact", 0),  # exact feedback never asks the judge
+])
+def test_cost_columns_count_the_judges_calls_and_the_sampled_tokens(solver, feedback, per_iteration):
+    """Every row carries the cumulative ``judge_queries`` and ``generated_tokens`` and the step ``eta`` it used. The
+    queries equal the closed form above and the number of verdicts the judge itself returned; the tokens equal the
+    lengths of the responses the sampler returned, counted here outside the trainer; ``eta`` is ``η_t`` of the
+    schedule."""
+    tr = tiny_run(solver, feedback=feedback, schedule="inverse-t", iterations=3, epochs=1)
+    judged, sampled = [], []
+    compare = tr.judge.compare
+    tr.judge.compare = lambda *a, **k: judged.append(len(a[2])) or compare(*a, **k)
+    sample = tr._sample
+
+    def counting_sample(model, contexts, num, phase, *a, **k):
+        out = sample(model, contexts, num, phase, *a, **k)
+        if phase != KL_SAMPLE_PHASE:  # the KL estimate measures the policy; it is not training's cost
+            sampled.append(sum(len(r) for s in (out[0] if isinstance(out, tuple) else out) for r in s))
+        return out
+    tr._sample = counting_sample
+    rows = tr.train()
+    assert [r["judge_queries"] for r in rows] == [per_iteration * t for t in range(4)]
+    assert rows[-1]["judge_queries"] == sum(judged)
+    assert rows[0]["generated_tokens"] == 0 and rows[-1]["generated_tokens"] == sum(sampled) > 0
+    assert all(a["generated_tokens"] < b["generated_tokens"] for a, b in zip(rows, rows[1:]))
+    assert np.isnan(rows[0]["eta"])
+    np.testing.assert_allclose([r["eta"] for r in rows[1:]], [0.9 / (1 + 0.05 * 0.9 * t) for t in range(3)], rtol=1e-12)
