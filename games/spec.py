@@ -133,7 +133,21 @@ def _coerce(name: str, key: str, value, default):
     return value
 
 
-def _resolve_params(name: str, valid: dict[str, object], text: str) -> dict[str, object]:
+def resolve_params(name: str, valid: dict[str, object], text: str) -> dict[str, object]:
+    """The parameters of spec ``name:text`` checked against ``valid`` (parameter → default): the one ``k=v`` grammar
+    of generator and contextual specs, shared by the CLI's ``--game`` and the TOML game tables
+    (:func:`nashlab.toml_config.game_table_spec`).
+
+    Each value is parsed by :func:`parse_params` and coerced to its default's type; ``seed`` must lie in
+    ``[0, 2**63)``; ``n ≤ MAX_ACTIONS`` and ``contexts · n² ≤ MAX_ACTIONS²``.
+
+    Raises:
+        ValueError: an unknown parameter (listing the valid ones with defaults), a value of the wrong type, a seed out
+            of range or a game too large, naming the parameter.
+
+    >>> resolve_params("cyclic", {"n": 3, "seed": 0}, "n=5.0")
+    {'n': 5}
+    """
     params = parse_params(text, what=f"{name!r}")
     unknown = sorted(set(params) - set(valid))
     if unknown:
@@ -163,7 +177,7 @@ def _canonical(name: str, params: dict[str, object]) -> str:
 
 
 def _build_generator(name: str, rest: str) -> PreferenceGame:
-    params = _resolve_params(name, generator_params(name), rest)
+    params = resolve_params(name, generator_params(name), rest)
     try:
         P = GENERATORS[name](**params)
     except MemoryError:
@@ -173,14 +187,16 @@ def _build_generator(name: str, rest: str) -> PreferenceGame:
     return PreferenceGame(P, name=_canonical(name, params))
 
 
-def _contextual_params() -> dict[str, object]:
+def contextual_params() -> dict[str, object]:
+    """Parameters of a ``contextual:k=v,...`` spec with their defaults (those of
+    :func:`~nashlab.games.contextual.contextual_embedding`)."""
     import inspect
 
     return {k: p.default for k, p in inspect.signature(contextual_embedding).parameters.items()}
 
 
 def _build_contextual(name: str, rest: str) -> ContextualGame:
-    params = _resolve_params("contextual", _contextual_params(), rest)
+    params = resolve_params("contextual", contextual_params(), rest)
     try:
         return contextual_embedding(**params)
     except MemoryError:
@@ -440,7 +456,7 @@ def parse_ref_spec(ref, n: int, batch_shape: tuple[int, ...] = ()) -> np.ndarray
         text = ref.strip()
         name, _, rest = text.partition(":")
         if name.lower() == "random" and not _is_path_like(text):
-            params = _resolve_params("random", {"seed": 0, "scale": 1.0}, rest)
+            params = resolve_params("random", {"seed": 0, "scale": 1.0}, rest)
             scale = params.get("scale", 1.0)
             if not scale >= 0:
                 raise ValueError(f"parameter scale of 'random' must be ≥ 0; got {scale!r}")

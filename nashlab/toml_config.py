@@ -277,10 +277,10 @@ GAME_TABLE_KINDS_HELP = "a generator (nashlab games lists them) or 'contextual'"
 def game_kinds() -> dict[str, dict[str, object]]:
     """Game kinds a TOML table can name, with their parameters and defaults (the spec grammar's own registry)."""
     from nashlab.games.generators import GENERATORS, generator_params
-    from nashlab.games.spec import _contextual_params
+    from nashlab.games.spec import contextual_params
 
     kinds = {name: generator_params(name) for name in GENERATORS}
-    kinds["contextual"] = _contextual_params()
+    kinds["contextual"] = contextual_params()
     return kinds
 
 
@@ -305,7 +305,7 @@ def game_table_spec(table: dict, where: str, *, reserved: Iterable[str] = ()) ->
     Raises:
         ConfigError: an unknown kind or parameter (closest valid name suggested), or a bad value, naming the key.
     """
-    from nashlab.games.spec import _resolve_params
+    from nashlab.games.spec import resolve_params
 
     kinds = game_kinds()
     kind = table.get("kind")
@@ -323,7 +323,7 @@ def game_table_spec(table: dict, where: str, *, reserved: Iterable[str] = ()) ->
                               f"{', '.join(valid)}")
     text = ",".join(f"{k}={_spec_value(v, f'{where}.{k}')}" for k, v in params.items())
     try:
-        _resolve_params(kind, valid, text.replace("{seed}", "0"))
+        resolve_params(kind, valid, text.replace("{seed}", "0"))
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     return kind + (":" + text if text else "")
