@@ -16,6 +16,8 @@ Both config readers use it: :mod:`nashlab.experiments.config` (``nashlab run``: 
   value: ``[train] iterations must be an integer; got '30'``), then the dataclass's own ``__post_init__`` checks run,
   their message prefixed with the table.
 * :func:`check_rule_key` — which keys a ``[solvers.<name>]`` table may have (see its docstring).
+* :func:`rule_table_spec` — a rule written as a table (``{ name = "egpo", eta = [0.5] }``) becomes the spec string the
+  CLI's ``--solver`` takes (``"egpo"``) and its options, so a sweep names a rule either way with the same tasks.
 * :func:`game_table_spec` — a game given as a TOML table (``kind = "egpo"``, ``n = 10``, ``seed = 3``) becomes the spec
   string ``egpo:n=10,seed=3`` and is validated by :mod:`nashlab.games.spec`, the grammar the CLI's ``--game`` uses:
   there is one game grammar, parsed in one place, whichever way a game is written.
@@ -266,6 +268,40 @@ def check_rule_key(name: str, registry: Iterable[str], declared: Iterable[str], 
     close = did_you_mean(name, registry + tuple(sorted(declared)))
     if close:
         raise ConfigError(f"{where}: unknown solver {name!r}; did you mean {close!r}?")
+
+
+#: Keys a rule table always has or may have, besides its options: ``name`` (the spec string the CLI's ``--solver``
+#: takes: a registered name, an installed entry point, or ``path/to/rule.py:NAME``).
+RULE_TABLE_KEYS = ("name",)
+
+
+def rule_table_spec(table: Any, where: str, *, options: Iterable[str] = ()) -> tuple[str, dict]:
+    """A rule written as a table — ``{ name = "egpo", eta = [0.5] }`` — as ``(spec, options)``: ``spec`` is the
+    string the same rule is named by elsewhere (``"egpo"``, ``"path/to/rule.py:NAME"``), so a table and a string
+    name one rule, parsed by one grammar (:func:`nashlab.solvers.registry.load_rule`, which the caller applies);
+    ``options`` are the table's other keys, each one of ``options`` (their values are the caller's to check).
+
+    Raises:
+        ConfigError: not a table, ``name`` missing or not a non-empty string, or an unknown key (closest valid one
+            suggested), naming the dotted path.
+
+    >>> rule_table_spec({"name": "egpo", "eta": [0.5]}, "sweep.solvers[0]", options=("eta", "beta"))
+    ('egpo', {'eta': [0.5]})
+    >>> try:
+    ...     rule_table_spec({"name": "egpo", "etta": [0.5]}, "sweep.solvers[0]", options=("eta", "beta"))
+    ... except ConfigError as exc:
+    ...     print(exc)
+    unknown key 'sweep.solvers[0].etta'; did you mean 'eta'? valid keys in sweep.solvers[0]: name, eta, beta
+    """
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a rule name or a table with name = \"...\"; got {table!r}")
+    options = tuple(options)
+    refuse_unknown(table, RULE_TABLE_KEYS + options, where)
+    name = table.get("name")
+    if not (isinstance(name, str) and name.strip()):
+        raise ConfigError(f"{where}.name must be a non-empty string (a rule name, an installed entry point or "
+                          f"path/to/rule.py:NAME); got {name!r}")
+    return name, {k: v for k, v in table.items() if k != "name"}
 
 
 # ---------------------------------------------------------------------------------------------------- game tables
