@@ -13,7 +13,8 @@ A sweep is ``games × solvers × η × β × seeds × feedback × schedule × in
     beta = [0.01, 0.1]
     eta = [0.5]                  # absent: each solver's documented default
     policy = "tabular"           # or "mlp"
-    solvers = "all"              # or a list of registered names
+    solvers = "all"              # or a list of rules: each a spec string ("egpo", "path/to/rule.py:NAME") or a
+                                 # table { name = "egpo", eta = [0.5] } (see "Rules as tables" below)
 
     [solvers.egpo]               # per-solver overrides of eta / beta / iters / every
     beta = [0.0, 0.01, 0.1]
@@ -27,10 +28,20 @@ A sweep is ``games × solvers × η × β × seeds × feedback × schedule × in
                                  # or the game as a table: kind = "cyclic"  n = 5  (seed = "{seed}"), which
                                  # becomes the same spec string (nashlab.toml_config.game_table_spec)
     ref = "random:seed={seed}"   # reference policy spec
-    players = 3                  # optional: an n-player game (solvers that support it only)
-    solvers = ["mnpo"]           # optional: restrict the solvers run on this game
+    num_players = 3              # optional: an n-player game (solvers that support it only); the older key
+                                 # `players` is read as a deprecated alias (one line on stderr)
+    solvers = ["mnpo"]           # optional: restrict the solvers run on this game ({ name = "mnpo" } too)
     beta = [0.1]                 # optional: override the β list for this game
     policy = "mlp"               # optional
+
+Rules as tables. Wherever a sweep names a rule (``sweep.solvers``, ``games[i].solvers``) an entry may be the spec
+string the CLI's ``--solver`` takes or a table ``{ name = "egpo", eta = [0.5], beta = [0.1], iters = 500, every = 5 }``
+(:func:`nashlab.toml_config.rule_table_spec`). ``name`` is that spec string; the other keys of a ``sweep.solvers``
+entry are the options a ``[solvers.<name>]`` table holds (a rule's options are given in one place: the entry or the
+table, not both), and a ``games[i].solvers`` entry has ``name`` only (its options would apply to every game). The
+table form and the string form plus ``[solvers.<name>]`` tables give the same :class:`SweepConfig`, hence the same
+tasks, task ids and config hash (the per-rule options are kept in ``[solvers.<name>]`` tables first, in file order,
+then the entries' options in list order).
 
 Every unknown key is refused with its dotted path, the closest valid key and the list of valid keys (an unknown
 solver: ``[solvers.egp]: unknown solver 'egp'; did you mean 'egpo'?``); every bad value is refused with its dotted
@@ -57,7 +68,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from nashlab.toml_config import ConfigError, game_table_spec, hint_sep, parse_toml, read_toml, refuse_unknown
+import sys
+
+from nashlab.toml_config import (ConfigError, game_table_spec, hint_sep, parse_toml, read_toml, refuse_unknown,
+                                 rule_table_spec)
 
 #: The packaged main job (``nashlab run`` with no argument).
 DEFAULT_CONFIG = "default.toml"
@@ -95,7 +109,7 @@ class GameConfig:
     name: str
     spec: str
     ref: str = "uniform"
-    players: int | None = None
+    num_players: int | None = None
     solvers: tuple[str, ...] | None = None
     beta: tuple[float, ...] | None = None
     policy: str | None = None
@@ -126,6 +140,8 @@ class SweepConfig:
         d = dataclasses.asdict(self)
         d.pop("text")
         d.pop("source")
+        for g in d["games"]:  # identity keeps the key configs were hashed with before the rename to num_players
+            g["players"] = g.pop("num_players")
         if d["schedule"] == ["constant"] or d["schedule"] == ("constant",):
             d.pop("schedule")  # the identity of a config written before schedules existed: its store still resumes
         return d
@@ -149,13 +165,14 @@ class Task:
     ``spec``/``ref``/``init`` are resolved (``{seed}`` substituted). ``eta = None`` means the solver's default.
     ``task_id`` is a hash of all of these, so a task is recognised across reruns whatever order it runs in.
     ``schedule`` enters :meth:`params` (hence the id) only when it is not ``constant``, so the ids of constant-step
-    tasks are those of stores written before schedules existed, and such a store resumes.
+    tasks are those of stores written before schedules existed, and such a store resumes. Likewise the id hashes
+    ``num_players`` under its former name ``players`` (:meth:`identity`), so stores written before the rename resume.
     """
 
     game: str
     spec: str
     ref: str
-    players: int | None
+    num_players: int | None
     solver: str
     eta: float | None
     beta: float
@@ -168,14 +185,27 @@ class Task:
     schedule: str = "constant"
 
     def params(self) -> dict[str, Any]:
+        """The task's parameters as stored with its results (``schedule`` left out when constant)."""
         d = dataclasses.asdict(self)
         if d["schedule"] == "constant":
             d.pop("schedule")
         return d
 
+    def identity(self) -> dict[str, Any]:
+        """:meth:`params` with ``num_players`` under its former name ``players``: what :attr:`task_id` hashes."""
+        d = self.params()
+        d["players"] = d.pop("num_players")
+        return d
+
+    @property
+    def players(self) -> int | None:
+        """Deprecated alias of :attr:`num_players` (the task's player count; ``None`` for a two-player game)."""
+        return self.num_players
+
     @property
     def task_id(self) -> str:
-        return hashlib.sha256(json.dumps(self.params(), sort_keys=True).encode()).hexdigest()[:20]
+        """``sha256(json(identity(), sorted keys))[:20]``."""
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:20]
 
 
 # ---------------------------------------------------------------------------------------------------------- checks
@@ -280,16 +310,38 @@ def _policy(value, key: str) -> str:
     return value
 
 
-def _solver_names(value, key: str, registry: tuple[str, ...] | None,
-                  trust_rule_files: bool | None = False) -> tuple[str, ...]:
+def _solver_names(value, key: str, registry: tuple[str, ...] | None, trust_rule_files: bool | None = False,
+                  options: list | None = None) -> tuple[str, ...]:
+    """The rules a list names: ``"all"``, or entries that are spec strings or rule tables
+    (:func:`~nashlab.toml_config.rule_table_spec`). With ``options`` (a list), a table's options
+    (:data:`_OVERRIDE_KEYS`) are appended to it as ``(spec, options, where)``; without, a table may hold ``name``
+    only."""
     if value == "all":
         if registry is None:
             raise ConfigError(f"{key} = 'all' needs the solver registry (nashlab.solvers.SOLVERS), which is unavailable")
         return registry
-    names = _str_list(value, key)
-    for v in names:
-        _check_solver(v, key, registry, trust_rule_files)
-    return names
+    single = not isinstance(value, list)
+    items = [value] if single else value
+    names = []
+    for i, v in enumerate(items):
+        if isinstance(v, dict):
+            where = key if single else f"{key}[{i}]"
+            spec, opts = rule_table_spec(v, where, options=_OVERRIDE_KEYS if options is not None else ())
+            if opts:
+                options.append((spec, opts, where))
+            names.append(spec)
+            _check_solver(spec, f"{where}.name", registry, trust_rule_files)
+        elif isinstance(v, str) and v:
+            names.append(v)
+            _check_solver(v, key, registry, trust_rule_files)
+        else:
+            raise ConfigError(f"{key} must be \"all\", a rule or a non-empty list of rules (each a name or a table "
+                              f"with name = \"...\"); got {value!r}")
+    if not names:
+        raise ConfigError(f"{key} must be \"all\", a rule or a non-empty list of rules; got []")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{key} has repeated values: {names!r}")
+    return tuple(names)
 
 
 def _check_solver(name: str, key: str, registry, trust_rule_files: bool | None) -> None:
@@ -320,17 +372,35 @@ def solver_registry() -> tuple[str, ...] | None:
     return tuple(SOLVERS)
 
 
+def _override(name: str, tbl: dict, key: str) -> SolverOverride:
+    """A rule's options (a ``[solvers.<name>]`` table, or a rule table's keys besides ``name``), checked."""
+    eta, eta_by_beta = None, None
+    if isinstance(tbl.get("eta"), dict):
+        eta_by_beta = tuple(sorted(
+            (_beta_key(b, f"{key}.eta"), _float_list(v, f"{key}.eta.{b}", positive=True))
+            for b, v in tbl["eta"].items()
+        ))
+    elif "eta" in tbl:
+        eta = _float_list(tbl["eta"], f"{key}.eta", positive=True)
+    return SolverOverride(
+        name, eta=eta, eta_by_beta=eta_by_beta,
+        beta=_float_list(tbl["beta"], f"{key}.beta", positive=False) if "beta" in tbl else None,
+        iters=_iters(tbl["iters"], f"{key}.iters") if "iters" in tbl else None,
+        every=_int(tbl["every"], f"{key}.every", minimum=1) if "every" in tbl else None,
+    )
+
+
 # ------------------------------------------------------------------------------------------------------------ load
 
 _SWEEP_KEYS = ("iters", "every", "seeds", "feedback", "schedule", "init", "beta", "eta", "policy", "solvers")
 _TOP_KEYS = ("sweep", "solvers", "games")
-_GAME_KEYS = ("name", "spec", "ref", "players", "solvers", "beta", "policy")
+_GAME_KEYS = ("name", "spec", "ref", "num_players", "players", "solvers", "beta", "policy")
 _OVERRIDE_KEYS = ("eta", "beta", "iters", "every")
 
 
 def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ...] | None = None,
                  check_games: bool = True, check_hparams: bool = True,
-                 trust_rule_files: bool | None = False) -> SweepConfig:
+                 trust_rule_files: bool | None = False, warn_deprecated: bool = True) -> SweepConfig:
     """Validate TOML text into a :class:`SweepConfig`.
 
     Args:
@@ -341,6 +411,8 @@ def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ..
         check_hparams: call ``make_solver`` on every (solver, η, β) so a bad hyper-parameter is refused at load.
         trust_rule_files: import a rule file the config names (``path/to/rule.py:NAME``: Python code); ``False``
             refuses it in one line, ``None`` accepts the name without importing it.
+        warn_deprecated: write one line on stderr when the config uses a deprecated key (``players``); off where a
+            stored config is read back.
 
     Raises:
         ConfigError: naming the offending key (dotted path) and the valid keys or the condition violated.
@@ -385,7 +457,8 @@ def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ..
         kw["eta"] = _float_list(sweep["eta"], "sweep.eta", positive=True)
     if "policy" in sweep:
         kw["policy"] = _policy(sweep["policy"], "sweep.policy")
-    solvers = _solver_names(sweep.get("solvers", "all"), "sweep.solvers", registry, trust_rule_files)
+    inline: list[tuple[str, dict, str]] = []
+    solvers = _solver_names(sweep.get("solvers", "all"), "sweep.solvers", registry, trust_rule_files, inline)
 
     over_tbl = data.get("solvers", {})
     if not isinstance(over_tbl, dict):
@@ -397,25 +470,18 @@ def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ..
         if not isinstance(tbl, dict):
             raise ConfigError(f"{key} must be a table; got {tbl!r}")
         refuse_unknown(tbl, _OVERRIDE_KEYS, key)
-        eta, eta_by_beta = None, None
-        if isinstance(tbl.get("eta"), dict):
-            eta_by_beta = tuple(sorted(
-                (_beta_key(b, f"{key}.eta"), _float_list(v, f"{key}.eta.{b}", positive=True))
-                for b, v in tbl["eta"].items()
-            ))
-        elif "eta" in tbl:
-            eta = _float_list(tbl["eta"], f"{key}.eta", positive=True)
-        overrides.append(SolverOverride(
-            name, eta=eta, eta_by_beta=eta_by_beta,
-            beta=_float_list(tbl["beta"], f"{key}.beta", positive=False) if "beta" in tbl else None,
-            iters=_iters(tbl["iters"], f"{key}.iters") if "iters" in tbl else None,
-            every=_int(tbl["every"], f"{key}.every", minimum=1) if "every" in tbl else None,
-        ))
+        overrides.append(_override(name, tbl, key))
+    for name, opts, where in inline:
+        if name in over_tbl:
+            raise ConfigError(f"{where}: the options of {name!r} are given twice, here and in [solvers.{name}]; "
+                              f"keep one")
+        overrides.append(_override(name, opts, where))
 
     games_tbl = data.get("games")
     if not isinstance(games_tbl, list) or not games_tbl:
         raise ConfigError("games must be a non-empty array of tables ([[games]] with at least name and spec)")
-    games = []
+    games: list[GameConfig] = []
+    deprecated: list[str] = []
     for i, g in enumerate(games_tbl):
         key = f"games[{i}]"
         if not isinstance(g, dict):
@@ -438,15 +504,23 @@ def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ..
         for k in ("spec", "ref"):
             if k in g and not (isinstance(g[k], str) and g[k]):
                 raise ConfigError(f"{key}.{k} must be a non-empty string; got {g[k]!r}")
-        players = _int(g["players"], f"{key}.players", minimum=2) if "players" in g else None
+        if "players" in g and "num_players" in g:
+            raise ConfigError(f"{key} has both num_players and players (its deprecated alias); keep num_players")
+        if "players" in g:
+            deprecated.append(f"{key}.players")
+        players_key = "players" if "players" in g else "num_players"
+        players = _int(g[players_key], f"{key}.{players_key}", minimum=2) if players_key in g else None
         games.append(GameConfig(
-            name=name, spec=g["spec"], ref=g.get("ref", "uniform"), players=players,
+            name=name, spec=g["spec"], ref=g.get("ref", "uniform"), num_players=players,
             solvers=_solver_names(g["solvers"], f"{key}.solvers", registry, trust_rule_files) if "solvers" in g
             else None,
             beta=_float_list(g["beta"], f"{key}.beta", positive=False) if "beta" in g else None,
             policy=_policy(g["policy"], f"{key}.policy") if "policy" in g else None,
         ))
 
+    if deprecated and warn_deprecated:
+        print(f"nashlab: {source}: {', '.join(deprecated)}: 'players' is deprecated, write 'num_players'",
+              file=sys.stderr)
     cfg = SweepConfig(games=tuple(games), solvers=solvers, overrides=tuple(overrides), text=text, source=source, **kw)
     if cfg.every > cfg.iters:
         raise ConfigError(f"sweep.every = {cfg.every} exceeds sweep.iters = {cfg.iters}")
@@ -464,7 +538,7 @@ def parse_config(text: str, source: str = "<string>", *, registry: tuple[str, ..
     if check_hparams:
         _check_hparams(cfg)
     if not expand(cfg):
-        raise ConfigError("the config expands to no task (check games.solvers, games.players and the β lists)")
+        raise ConfigError("the config expands to no task (check games.solvers, games.num_players and the β lists)")
     return cfg
 
 
@@ -473,7 +547,7 @@ def _check_games(cfg: SweepConfig) -> None:
 
     for i, g in enumerate(cfg.games):
         try:
-            build_game(_sub(g.spec, cfg.seeds[0]), _sub(g.ref, cfg.seeds[0]), g.players, beta=0.0)
+            build_game(_sub(g.spec, cfg.seeds[0]), _sub(g.ref, cfg.seeds[0]), g.num_players, beta=0.0)
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"games[{i}] ({g.name!r}): {exc}") from None
 
@@ -485,12 +559,12 @@ def _check_hparams(cfg: SweepConfig) -> None:
         return
     seen = set()
     for t in expand(cfg):
-        k = (t.solver, t.eta, t.beta, t.players)
+        k = (t.solver, t.eta, t.beta, t.num_players)
         if k in seen:
             continue
         seen.add(k)
         where = f"solvers.{t.solver}" if cfg.override(t.solver) != SolverOverride(t.solver) else "sweep"
-        kwargs = {"num_players": t.players} if t.players else {}
+        kwargs = {"num_players": t.num_players} if t.num_players else {}
         try:
             make_solver(t.solver, eta=t.eta, beta=t.beta, **kwargs)
         except ValueError as exc:
@@ -554,7 +628,7 @@ def expand(cfg: SweepConfig) -> list[Task]:
 
     The β list of a (game, solver) pair is the solver's override, else the game's, else the sweep's (both given: their
     intersection); η is the solver's override (its list for this β when given per β), else the sweep's, else the
-    solver's default ``None``. A game with ``players`` runs only the solvers
+    solver's default ``None``. A game with ``num_players`` runs only the solvers
     listed in its ``solvers`` (n-player games need solvers that take ``num_players``).
     """
     tasks = []
@@ -572,7 +646,7 @@ def expand(cfg: SweepConfig) -> list[Task]:
                                 for seed in cfg.seeds:
                                     tasks.append(Task(
                                         game=g.name, spec=_sub(g.spec, seed), ref=_sub(g.ref, seed),
-                                        players=g.players, solver=s, eta=eta, beta=beta, feedback=fb,
+                                        num_players=g.num_players, solver=s, eta=eta, beta=beta, feedback=fb,
                                         init=_resolve_init(init, seed), seed=seed, iters=iters, every=every,
                                         policy=g.policy or cfg.policy, schedule=schedule,
                                     ))

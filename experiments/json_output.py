@@ -13,6 +13,8 @@ The contract (documented in ``docs/json_output.md``):
   …)"``);
 * numpy and torch scalars and arrays become numbers and (nested) lists, tuples lists, paths strings.
 
+The conversion is :func:`nashlab.json_plain.to_plain`, the one sanitiser every JSON writer of nashlab shares.
+
 Commands that report a trajectory's ends (``solve``, ``llm train``) also carry ``initial`` and ``final`` objects with
 the same metric names (``duality_gap``, ``reg_duality_gap``, ``kl_to_nash``); :func:`ends_from_flat` builds them from
 the flat ``initial_*`` / ``final_*`` keys of older outputs, which stay.
@@ -21,21 +23,20 @@ the flat ``initial_*`` / ``final_*`` keys of older outputs, which stay.
 from __future__ import annotations
 
 import json
-import math
-import os
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any, TextIO
+from typing import TextIO
 
-#: Version of the JSON output contract. Raised when a key is removed or changes meaning; adding keys keeps it.
-SCHEMA_VERSION = 1
+from nashlab.json_plain import to_plain
+
+#: Version of the JSON output contract. Raised when a key is removed, renamed or changes meaning; adding keys keeps
+#: it. 2: ``players`` became ``num_players`` (``report``'s tasks), and the LLM configs' ``opponent_samples`` became
+#: ``num_comparisons`` (docs/json_output.md, "Schema versions").
+SCHEMA_VERSION = 2
 
 #: Appended to every ``--json`` help string: the contract in one line.
 JSON_HELP = (f"; strict JSON with schema_version {SCHEMA_VERSION} and a warnings list (a NaN or infinite value is "
              "written null and named there), see docs/json_output.md")
-
-#: At most this many indices are listed in the warning of an array with several non-finite entries.
-_MAX_LISTED = 3
 
 #: Keys every document carries, whichever command wrote it.
 COMMON_KEYS = ("schema_version", "warnings")
@@ -63,80 +64,6 @@ REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
 END_METRICS = ("duality_gap", "reg_duality_gap", "kl_to_nash")
 
 
-def _describe(x: float) -> str:
-    return "NaN" if x != x else ("+inf" if x > 0 else "-inf")
-
-
-def _index(idx: tuple[int, ...]) -> str:
-    return "".join(f"[{i}]" for i in idx)
-
-
-def _array_to_list(x: Any) -> Any:
-    """numpy / torch array or scalar → Python list or number; anything else returned as is."""
-    np = sys.modules.get("numpy")
-    if np is not None:
-        if isinstance(x, np.ndarray):
-            return x.tolist()
-        if isinstance(x, np.generic):
-            return x.item()
-    torch = sys.modules.get("torch")  # only if already imported: emitting JSON must not pay for importing torch
-    if torch is not None and isinstance(x, torch.Tensor):
-        t = x.detach().cpu()
-        return t.item() if t.ndim == 0 else t.tolist()
-    return x
-
-
-def _convert(x: Any, path: str, warnings: list[str], in_array: list | None) -> Any:
-    """Plain JSON data from ``x``. A non-finite float becomes ``None``: inside an array its index path is appended
-    to ``in_array`` (the caller writes one warning for the array); outside, a warning naming ``path`` is added."""
-    x = _array_to_list(x)
-    if x is None or isinstance(x, (bool, str)):
-        return x
-    if isinstance(x, int):
-        return int(x)  # an int subclass (IntEnum) as a plain int
-    if isinstance(x, float):
-        if math.isfinite(x):
-            return float(x)
-        if in_array is None:
-            warnings.append(f"{path or 'value'} is {_describe(x)}")
-        else:
-            in_array.append((path, _describe(x)))
-        return None
-    if isinstance(x, Mapping):
-        out = {}
-        for k, v in x.items():
-            k = _array_to_list(k)
-            if not isinstance(k, (str, int, float, bool)) and k is not None:
-                raise TypeError(f"JSON object key at {path or 'top level'} must be a string; got {type(k).__name__}")
-            out[k] = _convert(v, f"{path}.{k}" if path else str(k), warnings, None)
-        return out
-    if isinstance(x, (list, tuple)):
-        if in_array is not None:  # a row of a nested array: its indices extend the outer array's
-            return [_convert(v, f"{path}[{i}]", warnings, in_array) for i, v in enumerate(x)]
-        bad: list[tuple[str, str]] = []
-        out = [_convert(v, f"{path}[{i}]", warnings, bad) for i, v in enumerate(x)]
-        if len(bad) == 1:
-            warnings.append(f"{bad[0][0]} is {bad[0][1]}")
-        elif bad:
-            total = _count_leaves(out)
-            by_kind: dict[str, list[str]] = {}
-            for p, kind in bad:
-                by_kind.setdefault(kind, []).append(p[len(path):])
-            listed = "; ".join(f"{kind} at {', '.join(ps[:_MAX_LISTED])}{', …' if len(ps) > _MAX_LISTED else ''}"
-                               for kind, ps in by_kind.items())
-            warnings.append(f"{path or 'value'}: {len(bad)} of {total} entries are not finite ({listed})")
-        return out
-    if isinstance(x, os.PathLike):
-        return os.fspath(x)
-    raise TypeError(f"cannot write {type(x).__name__} at {path or 'top level'} as JSON")
-
-
-def _count_leaves(x: Any) -> int:
-    if isinstance(x, list):
-        return sum(_count_leaves(v) for v in x)
-    return 1
-
-
 def to_document(data: Mapping, warnings: Iterable[str] = ()) -> dict:
     """``data`` as a JSON document of the contract: converted (see the module docstring), with ``schema_version``
     first and ``warnings`` (the given ``warnings``, then one per replaced non-finite value) last.
@@ -144,7 +71,7 @@ def to_document(data: Mapping, warnings: Iterable[str] = ()) -> dict:
     ``data`` must not itself hold ``schema_version`` or ``warnings`` (they belong to the emitter).
 
     >>> to_document({"final": {"kl_to_nash": float("nan"), "duality_gap": 0.5}})
-    {'schema_version': 1, 'final': {'kl_to_nash': None, 'duality_gap': 0.5}, 'warnings': ['final.kl_to_nash is NaN']}
+    {'schema_version': 2, 'final': {'kl_to_nash': None, 'duality_gap': 0.5}, 'warnings': ['final.kl_to_nash is NaN']}
     """
     if not isinstance(data, Mapping):
         raise TypeError(f"a JSON document is an object; got {type(data).__name__}")
@@ -152,7 +79,7 @@ def to_document(data: Mapping, warnings: Iterable[str] = ()) -> dict:
     if clash:
         raise ValueError(f"the document already holds {', '.join(clash)}: those keys belong to the emitter")
     notes = [str(w) for w in warnings]
-    body = _convert(data, "", notes, None)
+    body = to_plain(data, notes)
     return {"schema_version": SCHEMA_VERSION, **body, "warnings": notes}
 
 
@@ -161,7 +88,7 @@ def emit_json(data: Mapping, *, warnings: Iterable[str] = (), file: TextIO | Non
     ``file`` (default: stdout). Returns the document written (see :func:`to_document`).
 
     >>> doc = emit_json({"policy": [0.5, 0.5], "seconds": float("inf")})
-    {"schema_version": 1, "policy": [0.5, 0.5], "seconds": null, "warnings": ["seconds is +inf"]}
+    {"schema_version": 2, "policy": [0.5, 0.5], "seconds": null, "warnings": ["seconds is +inf"]}
     """
     doc = to_document(data, warnings)
     out = sys.stdout if file is None else file

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from nashlab.json_plain import to_plain
+
 from .store import Store
 
 THRESHOLDS = (1e-3, 1e-6)
@@ -33,7 +35,7 @@ DEFAULT_TARGET = 1e-2
 def gap_metric(task: dict[str, Any]) -> str:
     """The metric that measures convergence for this task's game (the multiplayer gap when the solver played the
     n-player game with one policy per player; otherwise the symmetric gap of its policy)."""
-    if task.get("players") and "multiplayer_duality_gap" in task.get("final", {}):
+    if task.get("num_players") and "multiplayer_duality_gap" in task.get("final", {}):
         return "multiplayer_duality_gap"
     return "reg_duality_gap" if task["beta"] > 0 else "duality_gap"
 
@@ -193,16 +195,6 @@ def format_queries_tables(tables: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _json_safe(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None  # never reached / missing: strict JSON has no inf or NaN
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_json_safe(v) for v in x]
-    return x
-
-
 def check_target(target) -> float:
     """``target`` as a float after checking it is a finite number > 0."""
     try:
@@ -238,11 +230,13 @@ def _expected(meta: dict[str, str]) -> int | None:
 
     try:
         return len(expand(parse_config(meta["config_text"], check_games=False, check_hparams=False,
-                                           trust_rule_files=None)))
+                                       trust_rule_files=None, warn_deprecated=False)))
     except (KeyError, ConfigError):
         return None
 
 
 def report_json(directory, target: float = DEFAULT_TARGET) -> dict[str, Any]:
-    """:func:`build_report` as strict JSON data: a threshold never reached (+∞) or a missing value becomes ``null``."""
-    return _json_safe(build_report(directory, target))
+    """:func:`build_report` as strict JSON data (:func:`nashlab.json_plain.to_plain`, the one sanitiser): a threshold
+    never reached (+∞) or a missing value becomes ``null``, without a warning (docs/json_output.md: a ``null`` the
+    report writes itself means "never reached" or "not recorded")."""
+    return to_plain(build_report(directory, target))

@@ -3,10 +3,21 @@
 Schema::
 
     meta(key PRIMARY KEY, value)                 config_text, config_hash, config_source, nashlab_version, created
-    tasks(task_id PRIMARY KEY, idx, game, solver, eta, beta, feedback, init, seed, iters, policy, players,
+    tasks(task_id PRIMARY KEY, idx, game, solver, eta, beta, feedback, init, seed, iters, policy, num_players,
           params JSON, final JSON, hparams JSON, queries, duality_gap, reg_duality_gap, kl_to_nash,
           avg_duality_gap, multiplayer_duality_gap, wall_s, finished_at)
     traces(task_id, metric, iterations JSON, queries JSON, vals JSON, PRIMARY KEY(task_id, metric))
+
+The JSON columns are strict JSON, written by the one sanitiser (:func:`nashlab.json_plain.to_plain`,
+``nonfinite="text"``): a metric that is not finite is stored as the string ``"NaN"``, ``"Infinity"`` or
+``"-Infinity"`` and read back as that float (:func:`nashlab.json_plain.from_text`), so a diverged run's +inf stays
+apart from a NaN. Stores written before held the non-standard tokens ``NaN``/``Infinity``; they read the same.
+
+Older stores. The player count was the column ``players`` (and the key ``players`` in ``params``) before it was named
+``num_players`` like everywhere else. A writer that opens such a store renames the column in place, in one
+transaction (``ALTER TABLE tasks RENAME COLUMN players TO num_players``), and every reader maps ``params``'
+``players`` to ``num_players``; task ids hash the old name (:meth:`nashlab.experiments.config.Task.identity`), so the
+store resumes and reports as before.
 
 A task row exists only once its run finished: the rows of one batch and their traces go in one transaction, and the
 database runs in WAL mode with ``synchronous=FULL``, so a process killed at any instant (SIGKILL included) leaves
@@ -37,6 +48,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from nashlab.json_plain import from_text, to_plain
+
 DB_NAME = "results.sqlite"
 LOCK_NAME = DB_NAME + ".lock"
 
@@ -54,7 +67,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     seed INTEGER NOT NULL,
     iters INTEGER NOT NULL,
     policy TEXT NOT NULL,
-    players INTEGER,
+    num_players INTEGER,
     params TEXT NOT NULL,
     final TEXT NOT NULL,
     hparams TEXT NOT NULL,
@@ -141,8 +154,16 @@ def _lock(directory: Path):
 
 
 def _json(x: Any) -> str:
-    # allow_nan: a diverging solver may report inf; JSON 'Infinity' round-trips through Python's json.
-    return json.dumps(x, sort_keys=True, allow_nan=True)
+    """Strict JSON of ``x``: a non-finite metric is written as text (``"Infinity"``), see the module docstring."""
+    return json.dumps(to_plain(x, nonfinite="text"), sort_keys=True, allow_nan=False)
+
+
+def _params(text: str) -> dict[str, Any]:
+    """A stored task's parameters, ``players`` (stores written before the rename) read as ``num_players``."""
+    params = json.loads(text)
+    if "players" in params:
+        params.setdefault("num_players", params.pop("players"))
+    return params
 
 
 class Store:
@@ -173,6 +194,7 @@ class Store:
                     self.conn.execute("PRAGMA journal_mode=WAL")
                     self.conn.execute("PRAGMA synchronous=FULL")
                     self.conn.executescript(_SCHEMA)
+                    self._migrate()
             except BaseException:
                 self._lockfile and self._lockfile.close()
                 raise
@@ -186,6 +208,20 @@ class Store:
         self.conn.close()
         raise StoreError(f"{self.path} is not a nashlab results store (it has no meta, tasks and traces tables"
                          f"{'; the file is empty' if not tables else ''}); move it away, or use another --out")
+
+    def _migrate(self) -> None:
+        """Rename an older store's ``players`` column to ``num_players``, in one transaction (a writer only; the
+        lock is held, so no other nashlab process writes meanwhile)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            cols = {r[1] for r in self.conn.execute("PRAGMA table_info(tasks)")}
+            if "players" in cols and "num_players" not in cols:
+                self.conn.execute("ALTER TABLE tasks RENAME COLUMN players TO num_players")
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
 
     def _make_directory(self) -> None:
         d = self.directory
@@ -289,12 +325,12 @@ class Store:
                 final = res["final"]
                 self.conn.execute(
                     "INSERT OR REPLACE INTO tasks (task_id, idx, game, solver, eta, beta, feedback, init, seed, iters,"
-                    " policy, players, params, final, hparams, queries, duality_gap, reg_duality_gap, kl_to_nash,"
+                    " policy, num_players, params, final, hparams, queries, duality_gap, reg_duality_gap, kl_to_nash,"
                     " avg_duality_gap, multiplayer_duality_gap, wall_s, finished_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (res["task_id"], idx, params["game"], params["solver"], params["eta"], params["beta"],
                      params["feedback"], params["init"], params["seed"], params["iters"], params["policy"],
-                     params["players"], _json(params), _json(final), _json(res.get("hparams", {})), res["queries"],
+                     params["num_players"], _json(params), _json(final), _json(res.get("hparams", {})), res["queries"],
                      *(final.get(m) for m in _INDEXED), res.get("wall_s"), now),
                 )
                 trace = res["trace"]
@@ -313,12 +349,13 @@ class Store:
     # ------------------------------------------------------------------------------------------------- read
 
     def tasks(self) -> list[dict[str, Any]]:
-        """Every finished task, in grid order: its parameters, final metrics, queries, resolved hyper-parameters."""
+        """Every finished task, in grid order: its parameters (``num_players``, whatever the store's age), final
+        metrics, queries, resolved hyper-parameters."""
         out = []
         with self._translate("cannot read"):
             for r in self.conn.execute("SELECT * FROM tasks ORDER BY idx"):
                 out.append({
-                    "task_id": r["task_id"], **json.loads(r["params"]), "final": json.loads(r["final"]),
+                    "task_id": r["task_id"], **_params(r["params"]), "final": from_text(json.loads(r["final"])),
                     "queries": r["queries"], "hparams": json.loads(r["hparams"]), "wall_s": r["wall_s"],
                 })
         return out
@@ -329,8 +366,9 @@ class Store:
         with self._translate("cannot read"):
             for r in self.conn.execute("SELECT task_id, iterations, queries, vals FROM traces WHERE metric = ?",
                                        (metric,)):
-                out[r["task_id"]] = {"iteration": json.loads(r["iterations"]), "queries": json.loads(r["queries"]),
-                                     "value": json.loads(r["vals"])}
+                out[r["task_id"]] = {"iteration": json.loads(r["iterations"]),
+                                     "queries": from_text(json.loads(r["queries"])),
+                                     "value": from_text(json.loads(r["vals"]))}
         return out
 
     def close(self) -> None:

@@ -66,12 +66,12 @@ class RunData:
         return self._traces[metric]
 
     def betas(self, *, multiplayer: bool = False) -> list[float]:
-        return sorted({t["beta"] for t in self.tasks if bool(t["players"]) == multiplayer})
+        return sorted({t["beta"] for t in self.tasks if bool(t.get("num_players")) == multiplayer})
 
     def games(self, *, multiplayer: bool = False) -> list[str]:
         seen: dict[str, None] = {}
         for t in self.tasks:
-            if bool(t["players"]) == multiplayer:
+            if bool(t.get("num_players")) == multiplayer:
                 seen.setdefault(t["game"])
         return list(seen)
 
@@ -93,7 +93,7 @@ def _resolved_eta(t: dict) -> float | None:
 def _select(data: RunData, *, beta: float, game: str | None = None, feedback: str | None = None,
             multiplayer: bool = False) -> list[dict]:
     """Tasks at β (and game / feedback kind), the first init only, each solver at its best (η, schedule)."""
-    ts = [t for t in data.tasks if t["beta"] == beta and bool(t["players"]) == multiplayer
+    ts = [t for t in data.tasks if t["beta"] == beta and bool(t.get("num_players")) == multiplayer
           and (game is None or t["game"] == game)
           and (feedback is None or t["feedback"].split(":")[0] == feedback)]
     if not ts:
@@ -449,7 +449,7 @@ def fig_multiplayer_gap(data: RunData) -> Figure:
     used, kinds = [], set()
     for ax, (game, beta) in zip(axes, panels):
         ts = _select(data, beta=beta, game=game, multiplayer=True)
-        players = ts[0]["players"]
+        players = ts[0]["num_players"]
         for s in _solver_order(ts):
             for fb in sorted({t["feedback"] for t in ts if t["solver"] == s}):
                 members = [t for t in ts if t["solver"] == s and t["feedback"] == fb]
@@ -483,13 +483,13 @@ def figure_plan(data: RunData) -> dict[str, tuple[str, dict]]:
     plan: dict[str, tuple[str, dict]] = {}
     for beta in data.betas():
         tag = f"beta{beta:g}"
-        if any(t["feedback"] == "exact" for t in data.tasks if t["beta"] == beta and not t["players"]):
+        if any(t["feedback"] == "exact" for t in data.tasks if t["beta"] == beta and not t.get("num_players")):
             plan[f"gap_vs_iterations_{tag}"] = ("fig_gap_vs_iterations", {"beta": beta})
             plan[f"last_vs_average_{tag}"] = ("fig_last_vs_average", {"beta": beta})
             if beta > 0:
                 plan[f"kl_rate_{tag}"] = ("fig_kl_rates", {"beta": beta})
         for fb in ("exact", "sampled"):
-            if any(t["feedback"].startswith(fb) for t in data.tasks if t["beta"] == beta and not t["players"]):
+            if any(t["feedback"].startswith(fb) for t in data.tasks if t["beta"] == beta and not t.get("num_players")):
                 plan[f"gap_vs_queries_{fb}_{tag}"] = ("fig_gap_vs_queries", {"beta": beta, "feedback": fb})
     if data.games(multiplayer=True):
         plan["multiplayer_gap"] = ("fig_multiplayer_gap", {})

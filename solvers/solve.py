@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from nashlab.json_plain import to_plain
+
 from .core import SolverState
 from .feedback import make_feedback, parse_feedback_spec
 from .registry import SOLVERS, load_rule, make_solver
@@ -72,20 +74,20 @@ class SolveResult:
     samples: int = 0
     nash_unique: bool | np.ndarray = True
 
-    def to_json(self) -> dict:
-        """A JSON-serialisable dict (arrays as nested lists)."""
-        def conv(x):
-            if isinstance(x, np.ndarray):
-                return x.tolist()
-            if isinstance(x, (list, tuple)):
-                return [conv(v) for v in x]
-            if isinstance(x, dict):
-                return {k: conv(v) for k, v in x.items()}
-            if isinstance(x, (np.floating, np.integer)):
-                return x.item()
-            return x
-        return conv({"solver": self.solver, "hparams": self.hparams, "queries": self.queries, "samples": self.samples,
-                     "policy": self.policy, "final": self.final, "trace": self.trace, "nash_unique": self.nash_unique})
+    def to_json(self, warnings: list[str] | None = None) -> dict:
+        """The result as plain JSON data (arrays as nested lists), through the one sanitiser
+        (:func:`nashlab.json_plain.to_plain`): ``solver``, ``hparams``, ``queries``, ``samples``, ``policy``,
+        ``final``, ``trace``, ``nash_unique``.
+
+        Args:
+            warnings: a list: the data is strict JSON, each value that is not finite (a ``kl_to_nash`` undefined on a
+                set of equilibria, a diverged gap) becomes ``None``, and ``warnings`` gets one entry naming its key
+                path (``"final.kl_to_nash is NaN"``). ``None``: such values stay floats, for a caller that writes the
+                data through ``emit_json``, which names them in its own ``warnings``.
+        """
+        data = {"solver": self.solver, "hparams": self.hparams, "queries": self.queries, "samples": self.samples,
+                "policy": self.policy, "final": self.final, "trace": self.trace, "nash_unique": self.nash_unique}
+        return to_plain(data, warnings, nonfinite="keep" if warnings is None else "null")
 
 
 def parse_init_spec(spec: str) -> tuple[str, int | None]:

@@ -28,10 +28,10 @@ def fake_run_batch(batch):
         gap = 0.5 * np.exp(-q * it) + (0.0 if t.feedback == "exact" else 1e-3 * rng.random())
         m = int(t.feedback.split(":")[1]) if t.feedback.startswith("sampled") else 1
         trace = {"iteration": its, "queries": (it * 10 * m).tolist()}
-        name = "multiplayer_duality_gap" if t.players else ("reg_duality_gap" if t.beta > 0 else "duality_gap")
+        name = "multiplayer_duality_gap" if t.num_players else ("reg_duality_gap" if t.beta > 0 else "duality_gap")
         trace[name] = gap.tolist()
         trace["avg_" + name] = (gap * 1.5 + 1e-3 / (1 + it)).tolist()
-        if not t.players:
+        if not t.num_players:
             trace["kl_to_nash"] = (0.3 * np.exp(-q * it)).tolist()
             trace["duality_gap"] = trace.get("duality_gap", (gap + 0.01).tolist())
         final = {k: v[-1] for k, v in trace.items() if k not in ("iteration", "queries")}

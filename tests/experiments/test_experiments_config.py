@@ -58,7 +58,7 @@ beta = [0.0, 0.1]
 [[games]]
 name = "g3"
 spec = "egpo:n=4,seed={seed}"
-players = 3
+num_players = 3
 solvers = ["mnpo"]
 beta = [0.1]
 """
@@ -66,7 +66,7 @@ beta = [0.1]
     egpo = [t for t in tasks if t.solver == "egpo"]
     assert {t.eta for t in egpo} == {0.5, 0.8} and {t.beta for t in egpo} == {0.0, 0.1}
     g3 = [t for t in tasks if t.game == "g3"]
-    assert {t.solver for t in g3} == {"mnpo"} and {t.players for t in g3} == {3} and {t.beta for t in g3} == {0.1}
+    assert {t.solver for t in g3} == {"mnpo"} and {t.num_players for t in g3} == {3} and {t.beta for t in g3} == {0.1}
     assert {t.spec for t in g3} == {"egpo:n=4,seed=0", "egpo:n=4,seed=1"}
 
 
@@ -170,6 +170,6 @@ def test_packaged_default_loads_and_is_the_main_job():
     assert {0.01, 0.1} <= {t.beta for t in tasks} and 0.0 in {t.beta for t in tasks}
     assert {t.feedback.split(":")[0] for t in tasks} == {"exact", "sampled"}
     assert len(cfg.seeds) >= 3
-    assert any(t.players for t in tasks) and any(t.spec.startswith("contextual") for t in tasks)
+    assert any(t.num_players for t in tasks) and any(t.spec.startswith("contextual") for t in tasks)
     # one task per (game, solver, β, η, feedback, init, schedule, seed) point of the grid: no duplicates
     assert len({t.task_id for t in tasks}) == len(tasks)

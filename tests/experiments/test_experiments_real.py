@@ -34,7 +34,7 @@ def reference(tmp_path_factory):
 
 
 def _task(**kw) -> Task:
-    base = dict(game="g", spec="egpo:n=6,seed=0", ref="random:seed=0", players=None, solver="egpo", eta=None,
+    base = dict(game="g", spec="egpo:n=6,seed=0", ref="random:seed=0", num_players=None, solver="egpo", eta=None,
                 beta=0.1, feedback="exact", init="ref", seed=0, iters=60, every=10, policy="tabular")
     base.update(kw)
     return Task(**base)
@@ -78,7 +78,7 @@ def test_contextual_and_multiplayer_tasks():
 
     mg = build_game("cyclic:n=5", "random:seed=1", 3, 0.1)
     assert isinstance(mg, MultiplayerGame) and mg.num_players == 3
-    rec = run_batch([_task(spec="cyclic:n=5", players=3, solver="td-mnpo", ref="random:seed=1")])[0]
+    rec = run_batch([_task(spec="cyclic:n=5", num_players=3, solver="td-mnpo", ref="random:seed=1")])[0]
     # TD-MNPO holds one policy for every player: its multiplayer gap is DG_β/2 (checked independently below)
     assert rec["final"]["multiplayer_duality_gap"] == pytest.approx(rec["final"]["reg_duality_gap"] / 2)
     rng = np.random.default_rng(0)
@@ -88,7 +88,7 @@ def test_contextual_and_multiplayer_tasks():
         profile = np.stack([pi] * 3)
         assert multiplayer_duality_gap(mg.game.P, profile, ref, 0.1) == pytest.approx(
             reg_duality_gap(mg.game.P, pi, ref, 0.1) / 2, rel=1e-10, abs=1e-14)
-    rec = run_batch([_task(spec="cyclic:n=5", players=3, solver="mnpo", ref="random:seed=1")])[0]
+    rec = run_batch([_task(spec="cyclic:n=5", num_players=3, solver="mnpo", ref="random:seed=1")])[0]
     assert "multiplayer_duality_gap" in rec["final"] and "multiplayer_duality_gap" in rec["trace"]
 
 

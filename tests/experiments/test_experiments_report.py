@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nashlab.experiments.config import expand, parse_config
-from nashlab.experiments.report import _json_safe, first_reach, gap_metric, rankings
+from nashlab.experiments.report import first_reach, gap_metric, rankings
+from nashlab.json_plain import to_plain
 
 REG = ("egpo", "nash-mp", "mwu", "inpo")
 
@@ -25,7 +26,7 @@ def test_first_reach_is_the_first_recorded_iteration_at_or_below_eps():
 
 def _task(solver, seed, gap, reach, beta=0.1, fb="exact"):
     return {"game": "g", "beta": beta, "solver": solver, "feedback": fb, "eta": None, "init": "ref",
-            "policy": "tabular", "seed": seed, "players": None, "hparams": {"eta": 0.5}, "gap_metric": "reg_duality_gap",
+            "policy": "tabular", "seed": seed, "num_players": None, "hparams": {"eta": 0.5}, "gap_metric": "reg_duality_gap",
             "final_gap": gap, "queries": 100.0 * (seed + 1), "iters_to_0.001": reach, "iters_to_1e-06": math.inf}
 
 
@@ -39,15 +40,15 @@ def test_rankings_medians_over_seeds_and_order():
     assert egpo["iters_to_0.001"] == 200  # median of (100, 200, ∞)
     assert mwu["iters_to_0.001"] == math.inf  # two of three seeds never reach it
     assert egpo["queries"] == 200.0 and egpo["eta"] == 0.5 and egpo["seeds"] == 3
-    safe = _json_safe(table)
+    safe = to_plain(table)  # the sanitiser report_json applies
     json.dumps(safe, allow_nan=False)  # strict JSON: inf/NaN became null
     assert safe["rows"][1]["iters_to_0.001"] is None
 
 
 def test_gap_metric_follows_the_game():
-    assert gap_metric({"beta": 0.0, "players": None, "final": {}}) == "duality_gap"
-    assert gap_metric({"beta": 0.1, "players": None, "final": {}}) == "reg_duality_gap"
-    assert gap_metric({"beta": 0.1, "players": 3, "final": {"multiplayer_duality_gap": 0.0}}) == "multiplayer_duality_gap"
+    assert gap_metric({"beta": 0.0, "num_players": None, "final": {}}) == "duality_gap"
+    assert gap_metric({"beta": 0.1, "num_players": None, "final": {}}) == "reg_duality_gap"
+    assert gap_metric({"beta": 0.1, "num_players": 3, "final": {"multiplayer_duality_gap": 0.0}}) == "multiplayer_duality_gap"
 
 
 @given(
@@ -108,9 +109,11 @@ def test_schedule_is_a_grid_axis_and_constant_keeps_old_task_ids():
     # the id the same parameters had before the field existed (sha256 of the params without it)
     import hashlib
 
-    old = {k: v for k, v in t.params().items()}
+    # (and before num_players was renamed: the old key 'players')
+    old = {("players" if k == "num_players" else k): v for k, v in t.params().items()}
+    assert "num_players" in t.params() and "players" in old
     assert t.task_id == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:20]
-    assert Task(**{**old, "schedule": "theory"}).task_id != t.task_id
+    assert Task(**{**t.params(), "schedule": "theory"}).task_id != t.task_id
     no_key = parse_config(COST_TOML.replace('schedule = ["constant", "theory"]\n', ""), registry=REG + ("mmd",),
                           check_games=False, check_hparams=False)
     explicit = parse_config(COST_TOML.replace('["constant", "theory"]', '["constant"]'), registry=REG + ("mmd",),

@@ -64,7 +64,7 @@ def test_batches_are_deterministic_and_atomic_units():
         if len(b) > 1:
             assert {(t.solver, t.eta, t.beta, t.feedback, t.iters) for t in b} == {(b[0].solver, b[0].eta, b[0].beta,
                                                                                     "exact", b[0].iters)}
-            assert all(t.players is None for t in b)
+            assert all(t.num_players is None for t in b)
 
 
 def test_store_write_is_one_transaction(tmp_path):

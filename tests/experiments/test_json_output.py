@@ -61,7 +61,7 @@ def test_schema_version_first_warnings_last_and_values_unchanged():
     data = {"policy": [0.25, 0.75], "n": 2, "name": "g", "unique": True, "none": None, "nested": {"a": [1, [2, 3]]}}
     doc = _emit(data)
     assert list(doc) == ["schema_version", *data, "warnings"]
-    assert doc["schema_version"] == SCHEMA_VERSION == 1 and isinstance(SCHEMA_VERSION, int)
+    assert doc["schema_version"] == SCHEMA_VERSION == 2 and isinstance(SCHEMA_VERSION, int)
     assert doc["warnings"] == []
     assert {k: doc[k] for k in data} == data
 
@@ -140,9 +140,9 @@ def test_ends_from_flat_keeps_the_metric_names():
 
 
 def test_check_document_finds_each_problem():
-    assert check_document({"schema_version": 1, "warnings": [], "figures": []}, "figs") == []
+    assert check_document({"schema_version": 2, "warnings": [], "figures": []}, "figs") == []
     problems = check_document({"schema_version": 0, "warnings": [1], "initial": []}, "figs")
-    assert problems == ["schema_version is 0, expected 1", "warnings must be a list of strings; got [1]",
+    assert problems == ["schema_version is 0, expected 2", "warnings must be a list of strings; got [1]",
                         "missing key 'figures'", "initial must be an object; got list"]
 
 
