@@ -364,3 +364,369 @@ def game_table_spec(table: dict, where: str, *, reserved: Iterable[str] = ()) ->
         raise ConfigError(f"{where}: {exc}") from None
     return kind + (":" + text if text else "")
 
+
+
+# ------------------------------------------------------------------------------------------------ typed tables
+#
+# A dataclass declares each key once: its type (the annotation: int, float, bool, str, Literal[...], a union with
+# None, tuple[X, ...], dict) and, in the field's metadata (:func:`option`), its range, the kind it applies to and a
+# deprecated old name. :func:`check_fields` (called by the dataclass's ``__post_init__``) checks and completes an
+# instance from those declarations, so a value built in code is checked as one read from TOML; :func:`load_table`
+# reads a TOML table into the dataclass (unknown keys, deprecated names, nested tables).
+
+
+def option(default: Any = None, *, default_factory: Any = dataclasses.MISSING, lo: float | None = None,
+           hi: float | None = None, above: float | None = None, nonempty: bool = False,
+           only: tuple[str, Any] | None = None, alias: str | None = None, check: bool = True,
+           missing: str | None = None, must: str | None = None, shown_default: str | None = None):
+    """A dataclass field with its checks declared once, in its metadata.
+
+    Args:
+        default: the value when the key is not given. With ``only``, it may be a dict from the discriminator's value
+            to the default for that kind (``{"tiny": False, "smollm2": True}``); the field itself then defaults to
+            ``None`` ("not given") and :func:`check_fields` fills in the kind's default.
+        lo, hi: inclusive bounds of a number (``hi`` also caps an integer: a typo such as 1e12 layers is refused).
+        above: exclusive lower bound of a number (``lr > 0``).
+        nonempty: a string (or each string of a list) must not be empty.
+        only: ``(discriminator, values)``: the key applies only when field ``discriminator`` is one of ``values``
+            (``("source", ("tiny",))``); given for another kind it is refused:
+            ``hidden does not apply to source = 'path'``.
+        alias: a deprecated name of the key, still read (:func:`load_table`).
+        check: ``False``: the field is checked by its class's own code only.
+        missing: for a required field (``default_factory`` and ``default`` unset is spelled ``missing="why"``), the
+            help shown when its table is absent.
+        must, shown_default: what :func:`key_table` documents where the class checks more than the annotation says
+            (``device``: ``'auto', 'cpu', 'cuda' or 'cuda:N'``) or completes a default by hand.
+    """
+    meta = {"lo": lo, "hi": hi, "above": above, "nonempty": nonempty, "only": None, "alias": alias, "check": check,
+            "missing": missing, "must": must, "shown_default": shown_default}
+    if only is not None:
+        disc, values = only
+        if isinstance(default, dict):
+            meta["kind_default"] = dict(default)
+            values = tuple(default) if values is None else values
+        elif default is not None:
+            meta["kind_default"] = {v: default for v in (values if isinstance(values, tuple) else (values,))}
+        meta["only"] = (disc, values if isinstance(values, tuple) else (values,))
+        default = None
+    if missing is not None:
+        return dataclasses.field(metadata=meta)
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _meta(f: dataclasses.Field) -> dict:
+    return f.metadata if "check" in f.metadata else {"check": True, "only": None, "alias": None}
+
+
+_HINTS: dict = {}
+
+
+def type_hints(cls) -> dict:
+    """The resolved annotations of dataclass ``cls`` (cached)."""
+    import typing
+
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _num_cond(meta: dict) -> str:
+    lo, hi, above = meta.get("lo"), meta.get("hi"), meta.get("above")
+    cond = f" > {above:g}" if above is not None else f" ≥ {lo:g}" if lo is not None else ""
+    return cond + (f" and ≤ {hi:g}" if hi is not None else "")
+
+
+def describe(tp, meta: dict | None = None) -> str:
+    """What a value of type ``tp`` (with ``meta``'s bounds) must be, in words: ``an integer from 1 to 1024``.
+
+    >>> from typing import Literal
+    >>> describe(int, {"lo": 1, "hi": 8}), describe(float | None, {"above": 0}), describe(Literal["a", "b", "c"])
+    ('an integer from 1 to 8', 'a finite number > 0', "'a', 'b' or 'c'")
+    """
+    import types
+    import typing
+
+    meta = meta or {}
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        parts = [a for a in args if a is not type(None)]
+        lits = [x for a in parts if typing.get_origin(a) is typing.Literal for x in typing.get_args(a)]
+        words = [describe(a, meta) for a in parts if typing.get_origin(a) is not typing.Literal]
+        if lits:
+            words.append(describe(typing.Literal[tuple(lits)]))
+        return " or ".join(words)
+    if origin is typing.Literal:
+        shown = [("true" if v else "false") if isinstance(v, bool) else repr(v) for v in args]
+        return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
+    if tp is bool:
+        return "true or false"
+    if tp is int:
+        lo, hi = meta.get("lo"), meta.get("hi")
+        if lo is not None and hi is not None:
+            return f"an integer from {lo} to {hi}"
+        return "an integer" + (f" ≥ {lo}" if lo is not None else "")
+    if tp is float:
+        return "a finite number" + _num_cond(meta)
+    if tp is str:
+        return "a non-empty string" if meta.get("nonempty") else "a string"
+    if origin in (tuple, list) or tp in (tuple, list):
+        plurals = {"a string": "strings", "a non-empty string": "non-empty strings", "a finite number": "numbers",
+                   "an integer": "integers"}
+        inner = [plurals.get(describe(a, {"nonempty": meta.get("nonempty")})) for a in args if a is not Ellipsis]
+        if args and args[-1] is Ellipsis:
+            return f"a list of {inner[0]}" if inner[0] else f"a list (each {describe(args[0])})"
+        if args:
+            return f"a list of {len(args)} {inner[0]}" if len(set(inner)) == 1 and inner[0] else \
+                f"a list of {len(args)} values"
+        return "a list"
+    if origin is dict or tp is dict:
+        return "a table"
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    return getattr(tp, "__name__", str(tp))
+
+
+def check_value(value: Any, tp, key: str, meta: dict | None = None) -> Any:
+    """``value`` checked against type ``tp`` and ``meta``'s bounds; returns it converted (an integer for a ``float``
+    becomes a float, a list for a ``tuple`` a tuple, recursively).
+
+    Raises:
+        ConfigError: ``{key} must be {describe(tp, meta)}; got {value!r}``.
+
+    >>> check_value(2, float, "[game] margin")
+    2.0
+    >>> try:
+    ...     check_value(0, int, "[model] hidden", {"lo": 1, "hi": 65536})
+    ... except ConfigError as exc:
+    ...     print(exc)
+    [model] hidden must be an integer from 1 to 65536; got 0
+    """
+    ok, out = _convert(value, tp, meta or {})
+    if not ok:
+        raise ConfigError(f"{key} must be {describe(tp, meta)}; got {value!r}")
+    return out
+
+
+def _convert(value: Any, tp, meta: dict) -> tuple[bool, Any]:
+    import types
+    import typing
+
+    if tp is Any or tp is object:
+        return True, value
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return True, None
+        for a in args:
+            if a is type(None):
+                continue
+            ok, out = _convert(value, a, meta)
+            if ok:
+                return True, out
+        return False, value
+    if origin is typing.Literal:
+        return any(value == v and type(value) is type(v) for v in args), value
+    if tp is bool:
+        return isinstance(value, bool), value
+    if tp is int:
+        if not (isinstance(value, int) and not isinstance(value, bool)):
+            return False, value
+        lo, hi = meta.get("lo"), meta.get("hi")
+        return (lo is None or value >= lo) and (hi is None or value <= hi), value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False, value
+        lo, hi, above = meta.get("lo"), meta.get("hi"), meta.get("above")
+        ok = (lo is None or value >= lo) and (hi is None or value <= hi) and (above is None or value > above)
+        return ok, float(value)
+    if tp is str:
+        return isinstance(value, str) and not (meta.get("nonempty") and not value), value
+    if origin in (tuple, list) or tp in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        if not args:
+            return True, tuple(value) if (origin or tp) is tuple else list(value)
+        if args[-1] is Ellipsis:
+            kinds = [args[0]] * len(value)
+        elif len(args) != len(value):
+            return False, value
+        else:
+            kinds = list(args)
+        items = []
+        for item, kind in zip(value, kinds):
+            ok, conv = _convert(item, kind, {"nonempty": meta.get("nonempty")})
+            if not ok:
+                return False, value
+            items.append(conv)
+        return True, tuple(items) if (origin or tp) is tuple else items
+    if origin is dict or tp is dict:
+        return isinstance(value, dict), value
+    if isinstance(tp, type):
+        return isinstance(value, tp), value
+    return True, value
+
+
+def check_fields(obj) -> None:
+    """Check and complete a dataclass instance from its fields' declarations (annotation and :func:`option`); call it
+    first in ``__post_init__``. Fields that others depend on (an ``only`` discriminator) are checked first; then each
+    field in order: its kind's default is filled in where it applies and was not given, a value given for a kind it
+    does not apply to is refused, and every other value is checked and converted by :func:`check_value`.
+
+    Raises:
+        ConfigError: one line naming the field (without the table: :func:`load_table` adds it).
+    """
+    cls = type(obj)
+    hints = type_hints(cls)
+    fields = [f for f in dataclasses.fields(cls) if _meta(f)["check"]]
+    discs = {_meta(f)["only"][0] for f in fields if _meta(f)["only"]}
+    for f in sorted(fields, key=lambda f: f.name not in discs):
+        meta = _meta(f)
+        value = getattr(obj, f.name)
+        if meta["only"]:
+            disc, values = meta["only"]
+            kind = getattr(obj, disc)
+            if kind not in values:
+                if value is not None:
+                    raise ConfigError(f"{f.name} does not apply to {disc} = {kind!r}")
+                continue
+            if value is None and kind in meta.get("kind_default", {}):
+                value = meta["kind_default"][kind]
+        if value is None:
+            object.__setattr__(obj, f.name, None)
+            continue
+        object.__setattr__(obj, f.name, check_value(value, hints[f.name], f.name, meta))
+
+
+def deprecation_lines(notes: Iterable[tuple[str, str, str]], source: str = "") -> list[str]:
+    """One ``warning:`` line per deprecated name from the ``(where, old, new)`` notes of :func:`normalize_table`,
+    naming every table it was found in:
+    ``warning: run.toml: opponent_samples (in [train], [solvers.egpo]) is deprecated; use num_comparisons ...``."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for where, old, new in notes:
+        found.setdefault((old, new), [])
+        if where not in found[old, new]:
+            found[old, new].append(where)
+    return [f"warning: {source + ': ' if source else ''}{old} (in {', '.join(wheres)}) is deprecated; use {new} (same "
+            f"meaning; the old name will be removed)" for (old, new), wheres in found.items()]
+
+
+def normalize_table(cls, table: Any, where: str, dotted: str = "", *, notes: list | None = None) -> dict:
+    """The keys of TOML table ``table`` checked against dataclass ``cls``: a deprecated name (an :func:`option`
+    ``alias``) is renamed to its field, with a note ``(where, old, new)`` appended to ``notes`` (or, when ``notes`` is
+    ``None``, its :func:`deprecation_lines` line printed to stderr); the old and the new name together are refused; an unknown key is refused with its dotted path and the
+    closest valid name::
+
+        unknown key 'model.sede'; did you mean 'seed'? valid keys in [model]: source, family, ...
+
+    Values are not checked here (the dataclass does that when built)."""
+    import sys
+
+    if not isinstance(table, dict):
+        name = dotted or where
+        raise ConfigError(f"{name} must be a table ({where}); got {table!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    aliases = {_meta(f)["alias"]: f.name for f in fields.values() if _meta(f).get("alias")}
+    out = {}
+    for key, value in table.items():
+        if key in aliases:
+            new = aliases[key]
+            if new in table:
+                raise ConfigError(f"{where} has both {key} and {new}; {key} is the deprecated name of {new}: keep "
+                                  f"only {new}")
+            if notes is None:
+                print(deprecation_lines([(where, key, new)])[0], file=sys.stderr)
+            else:
+                notes.append((where, key, new))
+            key = new
+        elif key not in fields:
+            path = f"{dotted}.{key}" if dotted else key
+            raise ConfigError(f"unknown key {path!r}{hint_sep(key, fields)} valid keys{' in ' + where if where else ''}: "
+                              f"{', '.join(fields)}")
+        out[key] = value
+    return out
+
+
+def load_table(cls, table: Any, where: str, dotted: str = "", *, notes: list | None = None):
+    """A frozen dataclass ``cls`` from a TOML table: keys by :func:`normalize_table`; a field whose type is itself a
+    dataclass is read from the sub-table of its name (``[model]``, recursively), a missing required one refused with
+    its :func:`option` ``missing`` help (``the [model] table is missing (...)``); then ``cls(**values)``, whose
+    ``__post_init__`` (:func:`check_fields` and its own checks) refuses a bad value in one line, prefixed by
+    ``where``: ``[model] hidden must be an integer from 1 to 65536; got 0``."""
+    values = normalize_table(cls, table, where, dotted, notes=notes)
+    hints = type_hints(cls)
+    for f in dataclasses.fields(cls):
+        sub = hints[f.name]
+        if not (isinstance(sub, type) and dataclasses.is_dataclass(sub)):
+            continue
+        name = f"{dotted}.{f.name}" if dotted else f.name
+        if f.name in values:
+            values[f.name] = load_table(sub, values[f.name], f"[{name}]", name, notes=notes)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            why = _meta(f).get("missing")
+            raise ConfigError(f"the [{name}] table is missing" + (f" ({why})" if why else ""))
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where} {exc}" if where else str(exc)) from None
+
+
+def as_table(obj) -> dict:
+    """The JSON form of a config dataclass: its fields as plain values (tuples → lists), ``None`` ("not given",
+    "does not apply") left out, nested dataclasses as sub-tables."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if v is None:
+            continue
+        out[f.name] = as_table(v) if dataclasses.is_dataclass(v) else _plain(v)
+    return out
+
+
+def _plain(v):
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
+
+
+def key_table(cls, table: str) -> str:
+    """The keys of config dataclass ``cls`` as a Markdown table (key, what it must be, default, where it applies), from
+    the same declarations the loader checks against: the documentation of a ``[table]`` cannot drift from its code."""
+    hints = type_hints(cls)
+    rows = [f"| `[{table}]` key | must be | default | applies |", "|---|---|---|---|"]
+    for f in dataclasses.fields(cls):
+        meta = _meta(f)
+        tp = hints[f.name]
+        must = meta.get("must") or describe(tp, meta)
+        if meta.get("only"):
+            disc, values = meta["only"]
+            kd = meta.get("kind_default", {})
+            default = ", ".join(f"{_show(v)} ({k})" for k, v in kd.items()) if kd else "not set"
+            applies = f"{disc} = " + " or ".join(repr(v) for v in values)
+        else:
+            if f.default is not dataclasses.MISSING:
+                default = "not set" if f.default is None else _show(f.default)
+            elif f.default_factory is not dataclasses.MISSING:
+                default = _show(f.default_factory())
+            else:
+                default = "required"
+            applies = "always"
+        default = meta.get("shown_default") or default
+        name = f"`{f.name}`" + (f" (formerly `{meta['alias']}`)" if meta.get("alias") else "")
+        rows.append(f"| {name} | {must} | {default} | {applies} |")
+    return "\n".join(rows)
+
+
+def _show(v) -> str:
+    if isinstance(v, bool):
+        return "`true`" if v else "`false`"
+    if isinstance(v, str):
+        return f'`"{v}"`'
+    if isinstance(v, (tuple, list)):
+        return "`[" + ", ".join(_show(x).strip("`") for x in v) + "]`"
+    if isinstance(v, dict):
+        return "`{}`" if not v else f"`{v}`"
+    return f"`{v!r}`" if not isinstance(v, float) else f"`{v:g}`"
