@@ -78,7 +78,7 @@ def _mean(estimates: list[list[torch.Tensor]], n: int) -> list[torch.Tensor]:
 def vs_current(tr, rollouts: list[_Rollout], phase: int) -> list[torch.Tensor]:
     """``"half"``: M samples of the current model (π_½ after the half step; π_t before any parameter moved)."""
     key = 10 * (phase + 1)
-    opp = tr._sample(tr.unwrapped, [r.context for r in rollouts], tr.config.opponent_samples, phase=key)
+    opp = tr._sample(tr.unwrapped, [r.context for r in rollouts], tr.config.num_comparisons, phase=key)
     return _mean([_judged(tr, rollouts, opp, key)], len(rollouts))
 
 
@@ -94,7 +94,7 @@ def vs_mixture(tr, rollouts: list[_Rollout], phase: int) -> list[torch.Tensor]:
     anchors (Nash-MD's π^μ, ``α = ηβ``); α is the declared weight of π_ref (:func:`mixture_weight`)."""
     key = 20 + phase
     alpha = mixture_weight(tr.loss, phase)
-    opp = tr._sample(tr.unwrapped, [r.context for r in rollouts], tr.config.opponent_samples, phase=key,
+    opp = tr._sample(tr.unwrapped, [r.context for r in rollouts], tr.config.num_comparisons, phase=key,
                      mixture_with=(tr.ref_model, alpha))
     return _mean([_judged(tr, rollouts, opp, key)], len(rollouts))
 
@@ -104,7 +104,7 @@ def vs_past(tr, rollouts: list[_Rollout], phase: int, lag: int) -> list[torch.Te
     before the start)."""
     key = 10 * (phase + 1) + 30 + (lag - 1)
     opp = tr._sample(tr._scratch_model(tr.history_states[lag - 1]), [r.context for r in rollouts],
-                     tr.config.opponent_samples, phase=key)
+                     tr.config.num_comparisons, phase=key)
     return _mean([_judged(tr, rollouts, opp, key)], len(rollouts))
 
 

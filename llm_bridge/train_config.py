@@ -5,12 +5,19 @@ Re-exported by :mod:`nashlab.llm_bridge.trainer`, where it has always been impor
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from nashlab.toml_config import check_fields, normalize_table, option
 
 
 #: :attr:`TrainConfig.estimator` values: the pair target from a prompt's K self-play samples.
-ESTIMATOR_NAMES = ("leave-one-out", "leave-two-out")
+Estimator = Literal["leave-one-out", "leave-two-out"]
+ESTIMATOR_NAMES = get_args(Estimator)
+
+#: Upper bounds far beyond any run, so a typo (1e12 iterations) is refused instead of run: counts of iterations,
+#: epochs and steps; samples, comparisons and tokens per prompt.
+_MAX_COUNT, _MAX_SAMPLES = 2**20, 2**16
 
 
 @dataclass(frozen=True)
@@ -24,7 +31,11 @@ class TrainConfig:
         solver_options: extra factory options (``num_players``, ``lam``, ``rho``).
         iterations: online iterations ``T``.
         samples_per_prompt: ``K ≥ 2``.
-        opponent_samples: ``M`` responses of the opponent per prompt (extragradient / mixture rules).
+        num_comparisons: ``M``, comparisons per win-rate estimate: responses of the opponent per prompt that each
+            response is judged against where the targets need separate opponents (extragradient / mixture rules,
+            off-policy pairs), so ``ĝ(y) = (1/M) Σ_m o(y ≻ y''_m)``. The tabular oracle's ``num_comparisons`` is the
+            same M (:mod:`nashlab.games.oracle`). ``opponent_samples``, its former name, is still read (deprecated,
+            one stderr note).
         epochs: passes over an iteration's pairs per phase.
         prompts_per_step: prompts (all their pairs) per optimizer step (global, over processes).
         grad_accum: micro-batches per optimizer step.
@@ -42,7 +53,7 @@ class TrainConfig:
         extra_responses: texts added to every prompt's K responses (e.g. a game's move words), also part of ρ.
             The loss's minimiser is the rule's step for any full-support pair distribution ρ, provided the targets
             estimate ``g(y) − g(y')`` against on-policy opponents: whenever ρ ≠ π_t (either option set), the win
-            rates use ``opponent_samples`` fresh samples of π_t instead of the leave-one-out self-play estimate.
+            rates use ``num_comparisons`` fresh samples of π_t instead of the leave-one-out self-play estimate.
         feedback: ``"sampled"`` (default: win rates estimated from judged samples, as above) or ``"exact"``: with
             the known-Nash judge of the trainer's game, ``ĝ(y_i) = Σ_a P⁺[a(y_i), a] π_opp(a)`` from the opponent's
             exact action distribution (the expectation of the sampled estimate; the tabular solvers' exact
@@ -102,114 +113,56 @@ class TrainConfig:
             ``feedback = "exact"`` every iteration is evaluated (the exact distribution is the feedback).
     """
 
-    solver: str = "inpo"
-    eta: float | None = None
-    beta: float | None = None
-    solver_options: dict = field(default_factory=dict)
-    iterations: int = 10
-    samples_per_prompt: int = 8
-    opponent_samples: int = 8
-    epochs: int = 4
-    prompts_per_step: int = 4
-    grad_accum: int = 1
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    lr_final: float | None = None
+    solver: str = option("inpo", check=False, must="a rule name, `path/to/rule.py:NAME` or an installed entry point")
+    eta: float | None = option(None, above=0)
+    beta: float | None = option(None, lo=0)
+    solver_options: dict = option(default_factory=dict)
+    iterations: int = option(10, lo=1, hi=_MAX_COUNT)
+    samples_per_prompt: int = option(8, lo=2, hi=_MAX_SAMPLES)
+    num_comparisons: int = option(8, lo=1, hi=_MAX_SAMPLES, alias="opponent_samples")
+    epochs: int = option(4, lo=1, hi=_MAX_COUNT)
+    prompts_per_step: int = option(4, lo=1, hi=_MAX_COUNT)
+    grad_accum: int = option(1, lo=1, hi=_MAX_COUNT)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: float = option(1e-3, above=0)
+    lr_final: float | None = option(None, above=0)
     reset_optimizer: bool = False
-    weight_decay: float = 0.0
-    adam_betas: tuple = (0.9, 0.999)
-    max_grad_norm: float = 1.0
-    max_new_tokens: int = 4
-    temperature: float = 1.0
-    top_p: float = 1.0
-    pair_temperature: float | None = None
-    pair_top_p: float | None = None
-    extra_responses: tuple = ()
-    feedback: str = "sampled"
-    labels: str = "hard"
-    estimator: str = "leave-one-out"
-    schedule: str = "constant"
-    loss_form: str = "pairwise"
+    weight_decay: float = option(0.0, lo=0)
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    max_grad_norm: float = option(1.0, lo=0)
+    max_new_tokens: int = option(4, lo=1, hi=_MAX_SAMPLES)
+    temperature: float = option(1.0, above=0)
+    top_p: float = option(1.0, above=0, hi=1)
+    pair_temperature: float | None = option(None, above=0)
+    pair_top_p: float | None = option(None, above=0, hi=1)
+    extra_responses: tuple[str, ...] = option((), nonempty=True)
+    feedback: Literal["sampled", "exact"] = "sampled"
+    labels: Literal["hard", "soft"] = "hard"
+    estimator: Estimator = "leave-one-out"
+    schedule: str = option("constant", must="a name of `nashlab.solvers.schedules.SCHEDULES`")
+    loss_form: Literal["pairwise", "pointwise"] = "pairwise"
     normalize_logprobs: bool = False
-    generation_path: str = "auto"
-    share_prompt: bool | str = "auto"
-    bf16: str = "auto"
+    generation_path: Literal["auto", "plain", "fast"] = "auto"
+    share_prompt: bool | Literal["auto"] = "auto"
+    bf16: Literal["auto", "yes", "no"] = "auto"
     compile: bool = False
-    kl_samples: int | None = None
-    seed: int = 0
-    checkpoint_every: int = 1
-    eval_every: int | None = None
+    kl_samples: int | None = option(None, lo=0, hi=_MAX_SAMPLES)
+    seed: int = option(0, lo=0, hi=2**63 - 1)
+    checkpoint_every: int = option(1, lo=0, hi=_MAX_COUNT)
+    eval_every: int | None = option(None, lo=0, hi=_MAX_COUNT)
 
     def __post_init__(self) -> None:
-        def pos_int(name, lo=1, hi=2**20):  # bounds far beyond any run: a typo (1e12) is refused, not run
-            v = getattr(self, name)
-            if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi):
-                raise ValueError(f"{name} must be an integer from {lo} to {hi}; got {v!r}")
-        for name, lo in [("iterations", 1), ("epochs", 1), ("prompts_per_step", 1), ("grad_accum", 1),
-                         ("checkpoint_every", 0)]:
-            pos_int(name, lo)
-        for name, lo in [("samples_per_prompt", 2), ("opponent_samples", 1), ("max_new_tokens", 1)]:
-            pos_int(name, lo, 2**16)
-        pos_int("seed", 0, 2**63 - 1)
-        if self.kl_samples is not None:
-            pos_int("kl_samples", 0, 2**16)
-        if self.eval_every is not None:
-            pos_int("eval_every", 0)
-        if not (isinstance(self.share_prompt, bool) or self.share_prompt == "auto"):
-            raise ValueError(f"share_prompt must be 'auto', true or false; got {self.share_prompt!r}")
-        for name in ("reset_optimizer", "normalize_logprobs", "compile"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be true or false; got {getattr(self, name)!r}")
-        def number(name, lo=None, hi=None, strict=False, optional=False):
-            v = getattr(self, name)
-            if v is None and optional:
-                return
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            if ok and lo is not None:
-                ok = v > lo if strict else v >= lo
-            if ok and hi is not None:
-                ok = v <= hi
-            if not ok:
-                cond = (f" {'>' if strict else '≥'} {lo:g}" if lo is not None else "") + \
-                       (f" and ≤ {hi:g}" if hi is not None else "")
-                raise ValueError(f"{name} must be a finite number{cond}; got {v!r}")
-        number("lr", 0, strict=True)
-        number("lr_final", 0, strict=True, optional=True)
-        number("eta", 0, strict=True, optional=True)
-        number("beta", 0, optional=True)
-        number("weight_decay", 0)
-        number("max_grad_norm", 0)
-        number("temperature", 0, strict=True)
-        number("top_p", 0, 1, strict=True)
-        number("pair_temperature", 0, strict=True, optional=True)
-        number("pair_top_p", 0, 1, strict=True, optional=True)
+        check_fields(self)  # every field's type, range and choices, as declared above
         from nashlab.solvers.rule import Rule
 
         if not (isinstance(self.solver, str) and self.solver) and not isinstance(self.solver, Rule):
             raise ValueError(f"solver must be a rule name, path/to/rule.py:NAME or a Rule; got {self.solver!r}")
-        if not isinstance(self.solver_options, dict):
-            raise ValueError(f"solver_options must be a table; got {self.solver_options!r}")
-        if not (len(self.adam_betas) == 2 and all(isinstance(b, (int, float)) and not isinstance(b, bool)
-                                                  and 0 <= b < 1 for b in self.adam_betas)):
+        if not all(0 <= b < 1 for b in self.adam_betas):
             raise ValueError(f"adam_betas must be two numbers in [0, 1); got {list(self.adam_betas)!r}")
-        if not all(isinstance(x, str) and x for x in self.extra_responses):
-            raise ValueError(f"extra_responses must be a list of non-empty strings; got {list(self.extra_responses)!r}")
-        if self.generation_path not in ("auto", "plain", "fast"):
-            raise ValueError(f"generation_path must be 'auto', 'plain' or 'fast'; got {self.generation_path!r}")
-        if self.optimizer not in ("adamw", "sgd"):
-            raise ValueError(f"optimizer must be 'adamw' or 'sgd'; got {self.optimizer!r}")
-        if self.loss_form not in ("pairwise", "pointwise"):
-            raise ValueError(f"loss_form must be 'pairwise' or 'pointwise'; got {self.loss_form!r}")
         if self.loss_form == "pointwise" and (self.pair_temperature not in (None, self.temperature)
                                               or self.pair_top_p not in (None, self.top_p)):
             raise ValueError("loss_form = 'pointwise' estimates log Z from on-policy samples; it cannot be combined "
                              "with pair_temperature / pair_top_p")
-        if self.feedback not in ("sampled", "exact"):
-            raise ValueError(f"feedback must be 'sampled' or 'exact'; got {self.feedback!r}")
-        if self.labels not in ("hard", "soft"):
-            raise ValueError(f"labels must be 'hard' or 'soft'; got {self.labels!r}")
-        if self.estimator not in ESTIMATOR_NAMES:
-            raise ValueError(f"estimator must be {' or '.join(map(repr, ESTIMATOR_NAMES))}; got {self.estimator!r}")
         from nashlab.solvers.schedules import SCHEDULES
 
         if self.schedule not in SCHEDULES:
@@ -224,22 +177,13 @@ class TrainConfig:
             if self.loss_form != "pairwise":
                 raise ValueError("estimator = 'leave-two-out' gives pair targets; loss_form = 'pointwise' regresses "
                                  "on win rates (use estimator = 'leave-one-out')")
-        if self.bf16 not in ("auto", "yes", "no"):
-            raise ValueError(f"bf16 must be 'auto', 'yes' or 'no'; got {self.bf16!r}")
         if self.prompts_per_step % self.grad_accum:
             raise ValueError(f"prompts_per_step ({self.prompts_per_step}) must be divisible by grad_accum "
                              f"({self.grad_accum})")
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        valid = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - valid)
-        if unknown:
-            raise ValueError(f"unknown train option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
-        d = dict(d)
-        for k in ("adam_betas", "extra_responses"):
-            if k in d:
-                if not isinstance(d[k], (list, tuple)):
-                    raise ValueError(f"{k} must be a list; got {d[k]!r}")
-                d[k] = tuple(d[k])
-        return cls(**d)
+        """A :class:`TrainConfig` from a dict of its fields (a ``[train]`` table, a run folder's ``train``): an unknown
+        key is refused with the closest valid one, a deprecated name (``opponent_samples``) read as its field's with
+        one stderr note, lists become tuples."""
+        return cls(**normalize_table(cls, d, "[train]", "train"))

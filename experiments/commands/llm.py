@@ -131,7 +131,7 @@ def run(args) -> int:
     import sys
     import time
 
-    from nashlab.llm_bridge.config import build_run, load_config, model_threads, resolved_config
+    from nashlab.llm_bridge.config import build_run, load_config, model_threads, resolved_config, upgrade_run_folder
     from nashlab.llm_bridge.run_folder import prepare
     from nashlab.llm_bridge.trainer import PHASES_TIMED, OnlineTrainer
 
@@ -139,7 +139,7 @@ def run(args) -> int:
         raise ValueError("--resume needs --out (the folder holding checkpoint/)")
     if args.overwrite and not args.out:
         raise ValueError("--overwrite needs --out (the run folder to replace)")
-    cfg = load_config(args.config)
+    cfg = load_config(args.config)  # a RunConfig: every table checked and typed
     if model_threads(cfg) is not None:  # [model] threads: a process-wide setting, made here at the entry point
         import torch
 
@@ -152,7 +152,7 @@ def run(args) -> int:
     t0 = time.perf_counter()
     from nashlab.solvers import load_rule
 
-    spec = args.solver if args.solver is not None else cfg.get("train", {}).get("solver", "inpo")
+    spec = args.solver if args.solver is not None else cfg.train.solver
     rule = load_rule(spec, trusted=args.solver is not None or args.trust_rule_files)
     whole = resolved_config(cfg, args.solver, overrides, rule.name)
     r = build_run(cfg, args.solver, overrides, rule.name)
@@ -168,8 +168,14 @@ def run(args) -> int:
                             log_fn=log)
     resume = False
     if args.out:
-        resume = _on_main_process(trainer.accelerator, lambda: prepare(
-            args.out, whole, source=args.config, resume=args.resume, overwrite=args.overwrite))
+        def prepare_folder():
+            if args.resume:  # a folder of an older nashlab: its deprecated keys renamed first (one stderr line)
+                note = upgrade_run_folder(args.out)
+                if note:
+                    print(note, file=sys.stderr)
+            return prepare(args.out, whole, source=args.config, resume=args.resume, overwrite=args.overwrite)
+
+        resume = _on_main_process(trainer.accelerator, prepare_folder)
         if trainer.accelerator.is_main_process:
             _write_verification(args.out, verification)
     # SIGTERM stops like Ctrl-C; a handler the entry point installed already does that

@@ -154,7 +154,7 @@ def test_every_key_misspelled_or_mistyped_is_one_line(tmp_path, capsys, name, da
     if key == USER_RULE_TABLE:
         from nashlab.llm_bridge.config import load_config as load_llm
 
-        assert USER_RULE_TABLE in load_llm(str(path))["solvers"]
+        assert USER_RULE_TABLE in load_llm(str(path)).solvers
         return
     if name.startswith("llm"):
         rc = main(["llm", "train", "--config", str(path), "--quiet"])
@@ -220,11 +220,11 @@ def test_every_llm_config_loads(path):
     from nashlab.llm_bridge.config import load_config as load_llm, resolved_config
 
     cfg = load_llm(str(path))
-    for solver in [None, *cfg.get("solvers", {})]:
+    for solver in [None, *cfg.solvers]:
         if solver == "optimistic-inpo":
             continue  # a user rule's table: used when --solver names its file (test below)
         whole = resolved_config(cfg, solver)
-        assert whole["train"]["solver"] == (solver or cfg["train"]["solver"])
+        assert whole["train"]["solver"] == (solver or cfg.train.solver)
 
 
 # ------------------------------------------------------------------------------------- per-rule table keys
@@ -241,7 +241,7 @@ def _llm(tmp_path, text: str):
 def test_llm_solver_table_typo_refused_user_rule_name_accepted(tmp_path):
     with pytest.raises(ConfigError, match=r"\[solvers\.egp\]: unknown solver 'egp'; did you mean 'egpo'\?"):
         _llm(tmp_path, "[solvers.egp]\neta = 0.5\n")
-    assert "optimistic-inpo" in _llm(tmp_path, "[solvers.optimistic-inpo]\neta = 0.5\n")["solvers"]
+    assert "optimistic-inpo" in _llm(tmp_path, "[solvers.optimistic-inpo]\neta = 0.5\n").solvers
     # the rule file named in [train]: its declared name is known, and a typo of it is caught too
     train = f'[train]\nsolver = "{ROOT / RULE_FILE}:OPTIMISTIC_INPO"\n'
     assert _llm(tmp_path, train + "[solvers.optimistic-inpo]\neta = 0.5\n")
@@ -379,8 +379,8 @@ def test_building_a_policy_leaves_torch_threads_alone():
     cfg = load_llm(str(CONFIGS / "llm_tiny.toml"))
     before = torch.get_num_threads()
     want = before + 1
-    _, words = build_game(cfg["game"])
-    policy = build_policy(dict(cfg["model"], threads=want), words)
+    _, words = build_game(cfg.game)
+    policy = build_policy(dataclasses.replace(cfg.model, threads=want), words)
     assert policy is not None and torch.get_num_threads() == before
-    assert model_threads(dict(cfg, model=dict(cfg["model"], threads=want))) == want
-    assert model_threads(dict(cfg, model={"source": "tiny"})) is None
+    assert model_threads(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, threads=want))) == want
+    assert model_threads({"model": {"source": "tiny"}, "game": {}}) is None

@@ -13,7 +13,7 @@ def tiny_run(solver="egpo", contexts=4, accelerator=None, out_dir=None, **train)
     game, words = cyclic_language_game(3, contexts, beta=0.05)
     tok = word_tokenizer(words)
     policy = SequencePolicy(tiny_causal_lm(len(tok), hidden=32, seed=0), tok)
-    kw = dict(solver=solver, eta=0.9, iterations=3, samples_per_prompt=6, opponent_samples=4, epochs=2,
+    kw = dict(solver=solver, eta=0.9, iterations=3, samples_per_prompt=6, num_comparisons=4, epochs=2,
               prompts_per_step=2, lr=1e-2, max_new_tokens=3, bf16="no", seed=1)
     kw.update(train)
     return OnlineTrainer(policy, KnownNashJudge(game), game, TrainConfig(**kw), out_dir=out_dir,

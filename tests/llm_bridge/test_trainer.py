@@ -108,7 +108,7 @@ def test_config_refuses_bad_values(bad):
 
 
 def test_config_refuses_unknown_keys():
-    with pytest.raises(ValueError, match="unknown train option"):
+    with pytest.raises(ValueError, match="unknown key .train.learning_rate.; valid keys in \\[train\\]: solver, "):
         TrainConfig.from_dict({"learning_rate": 1e-3})
 
 
@@ -216,7 +216,7 @@ def test_off_policy_pairs_use_on_policy_opponents():
     orig = tr._judge_against
     tr._judge_against = lambda r, opp, phase: calls.append(len(opp)) or orig(r, opp, phase)
     h = tr.train()
-    assert calls and all(n == tr.config.opponent_samples for n in calls)
+    assert calls and all(n == tr.config.num_comparisons for n in calls)
     assert np.isfinite(h[1]["kl_to_ref"])  # estimated from fresh on-policy samples, whatever the pairs were
 
 
@@ -365,7 +365,7 @@ def test_exact_feedback_is_the_limit_of_sampled_win_rates():
     texts = ["rock", "Paper", "scissors", "hello", "play rock"]
     exact = tiny_run("inpo", feedback="exact")
     exact.history.append(exact.evaluate())  # π_0, as train() records it
-    sampled = tiny_run("inpo", opponent_samples=4000, extra_responses=("rock",))  # off-policy: fresh M samples
+    sampled = tiny_run("inpo", num_comparisons=4000, extra_responses=("rock",))  # off-policy: fresh M samples
     for ctx in range(2):
         r = _Rollout(ctx, [[0]] * len(texts), texts)
         g_exact, = exact._win_rates([r], "t", phase=0)
