@@ -198,11 +198,6 @@ class Task:
         return d
 
     @property
-    def players(self) -> int | None:
-        """Deprecated alias of :attr:`num_players` (the task's player count; ``None`` for a two-player game)."""
-        return self.num_players
-
-    @property
     def task_id(self) -> str:
         """``sha256(json(identity(), sorted keys))[:20]``."""
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:20]

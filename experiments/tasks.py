@@ -71,7 +71,7 @@ def batch_key(t: Task) -> tuple | None:
     its batch-mates), a deterministic init, tabular policies (one free policy per matrix, so a contextual game is just
     ``C`` more rows), two-player games, and the same solver, η, β, schedule, iterations, interval and number of actions.
     """
-    if t.feedback != "exact" or t.init not in ("ref", "uniform") or t.policy != "tabular" or t.players is not None:
+    if t.feedback != "exact" or t.init not in ("ref", "uniform") or t.policy != "tabular" or t.num_players is not None:
         return None
     return (t.solver, t.eta, t.beta, t.schedule, t.init, t.iters, t.every, _game_size(t.spec))
 
@@ -234,16 +234,16 @@ def run_batch(batch: list[Task]) -> list[dict[str, Any]]:
     kwargs = dict(eta=first.eta, beta=first.beta, iters=first.iters, every=first.every, feedback=first.feedback,
                   init=first.init, policy=first.policy, schedule=first.schedule)
     if len(batch) == 1:
-        game = build_game(first.spec, first.ref, first.players, first.beta)
-        if first.players is not None:
-            kwargs["num_players"] = first.players
+        game = build_game(first.spec, first.ref, first.num_players, first.beta)
+        if first.num_players is not None:
+            kwargs["num_players"] = first.num_players
         res = solve(game, first.solver, seed=first.seed, **kwargs)
         rows: list[slice | None] = [None]
     else:
         # seed drives only random init and sampled feedback, neither of which batches; fix it for determinism.
         game, rows = _stack(batch)
         res = solve(game, first.solver, seed=0, **kwargs)
-    if first.players is not None:
+    if first.num_players is not None:
         _symmetric_multiplayer_gap(res, first.beta)
     wall = (time.perf_counter() - t0) / len(batch)
 

@@ -135,7 +135,7 @@ MAX_PLAYERS = 1024
 def check_players(value) -> int:
     """``value`` after checking it is an integer in ``[2, MAX_PLAYERS]``."""
     if not (isinstance(value, int) and not isinstance(value, bool) and 2 <= value <= MAX_PLAYERS):
-        raise ValueError(f"num_players (--players) must be an integer in [2, {MAX_PLAYERS}]; got {value!r}")
+        raise ValueError(f"num_players (--num-players) must be an integer in [2, {MAX_PLAYERS}]; got {value!r}")
     return value
 
 

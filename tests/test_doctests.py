@@ -1,4 +1,5 @@
-"""Run the doctests of every nashlab module (games, solvers, experiments, llm_bridge, paper_figs).
+"""Run the doctests of every nashlab module (the root package's own modules, games, solvers, experiments,
+llm_bridge, paper_figs).
 
 The repository keeps one top-level folder per part and installs them as ``nashlab.<part>`` (pyproject's package-dir),
 so ``pytest --doctest-modules`` on the folders would import ``games/nash.py`` as ``games.nash`` and break its relative
@@ -46,6 +47,9 @@ def _module_names() -> list[str]:
     """Every module of the packages, found on disk (importing a package to list it would hide the modules of one
     whose ``__init__`` needs a missing optional dependency)."""
     names = ["nashlab"]
+    for root in importlib.util.find_spec("nashlab").submodule_search_locations:  # the root's own modules
+        names += [f"nashlab.{path.stem}" for path in sorted(Path(root).glob("*.py"))
+                  if path.stem != "__init__" and path.stem.isidentifier()]
     for part in PACKAGES:
         spec = importlib.util.find_spec(f"nashlab.{part}")
         for root in spec.submodule_search_locations:

@@ -3,7 +3,7 @@
 Examples::
 
     nashlab solve --game egpo:n=10,seed=3 --ref random:seed=3 --solver egpo --beta 0.01 --eta 0.8 --iters 1000 --json
-    nashlab solve --game cyclic:n=5 --solver mnpo --players 4 --init random:seed=1 --eta 0.05 --iters 2000
+    nashlab solve --game cyclic:n=5 --solver mnpo --num-players 4 --init random:seed=1 --eta 0.05 --iters 2000
     nashlab solve --game contextual:contexts=64 --solver egpo --beta 0.1 --policy mlp --iters 100
 
 With ``--json`` the last line of stdout is one JSON object (docs/json_output.md: ``schema_version``, and
@@ -50,7 +50,9 @@ def add_parser(subparsers) -> None:
                    help="step size η_t: constant, inverse-t (η/(1+βηt)), inverse-sqrt-t (η/√(1+t)) or theory (the "
                         "rule's prescription under noise); --eta is η_0")
     p.add_argument("--policy", default="tabular", choices=["tabular", "mlp"], help="policy class")
-    p.add_argument("--players", type=int, default=None, help="number of players N (mnpo; td-mnpo history N−1)")
+    p.add_argument("--num-players", "--players", type=int, default=None, dest="num_players",
+                   action=_OldSpelling, help="number of players N (mnpo; td-mnpo history N−1); --players is the old "
+                                             "spelling, still accepted")
     p.add_argument("--init", default="ref", help="starting policy: ref, uniform or random:seed=S")
     p.add_argument("--every", type=_count, default=10,
                    help="record metrics every K iterations (default 10; raised to keep at most ~1,000 records)")
@@ -60,6 +62,16 @@ def add_parser(subparsers) -> None:
     p.add_argument("--json", action="store_true",
                    help="print the result as one JSON object on the last line" + JSON_HELP)
     p.set_defaults(func=run)
+
+
+class _OldSpelling(argparse.Action):
+    """Stores the value; when the option was given under a spelling other than its first (e.g. ``--players`` for
+    ``--num-players``), says once on stderr that the spelling is old, naming the new one."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if option_string != self.option_strings[0]:
+            print(f"nashlab: {option_string} is deprecated; use {self.option_strings[0]}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
 
 
 def _count(text: str) -> int:
@@ -118,14 +130,15 @@ def run(args) -> int:
         game = ContextualGame(base, game.features) if isinstance(game, ContextualGame) else base
     res = solve(game, args.solver, eta=args.eta, beta=args.beta, iters=args.iters, every=args.every,
                 feedback=args.feedback, seed=seed, init=args.init, policy=args.policy,
-                num_players=args.players, device=args.device, threads=args.threads, progress=True,
+                num_players=args.num_players, device=args.device, threads=args.threads, progress=True,
                 schedule=args.schedule)
     if not np.all(res.nash_unique):
         unique = np.asarray(res.nash_unique)
         which = "" if unique.ndim == 0 else f" in {int((~unique).sum())} of {unique.size} games"
         print(f"nashlab solve: warning: the β = 0 equilibrium is not unique{which} (a set of policies with Pπ ≤ ½); "
               "kl_to_nash is undefined there (null), DG_0 measures convergence", file=sys.stderr)
-    out = res.to_json()
+    warnings: list[str] = []
+    out = res.to_json(warnings)
     out["game"] = getattr(game, "name", None) or getattr(getattr(game, "game", None), "name", None)
     if args.json:
         from nashlab.experiments.json_output import emit_json
@@ -133,7 +146,8 @@ def run(args) -> int:
         # initial: the metrics at iteration 0 (the trace's first record), with final's names; placed before final
         initial = {k: res.trace[k][0] for k in res.final if res.trace.get(k)}
         emit_json({**{k: v for k, v in out.items() if k not in ("final", "trace", "nash_unique", "game")},
-                   "initial": initial, **{k: out[k] for k in ("final", "trace", "nash_unique", "game")}})
+                   "initial": initial, **{k: out[k] for k in ("final", "trace", "nash_unique", "game")}},
+                  warnings=warnings)
     else:
         print(f"{res.solver} on {out['game']}  ({', '.join(f'{k}={v}' for k, v in res.hparams.items())})")
         for k, v in res.final.items():

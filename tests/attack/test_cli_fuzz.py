@@ -227,7 +227,7 @@ SOLVE_OPTIONS = {
     "--init": sometimes(st.sampled_from(["ref", "uniform", "random:seed=0"]),
                         st.sampled_from(["random:seed=-1", "junk", "random:seed=99999999999999999999", "random",
                                          "random:seed=1,x=2"])),
-    "--players": sometimes(st.sampled_from(["2", "3"]), st.sampled_from(["0", "-1", "1", "50", "x", "1e3"])),
+    "--num-players": sometimes(st.sampled_from(["2", "3"]), st.sampled_from(["0", "-1", "1", "50", "x", "1e3"])),
     "--every": sometimes(st.sampled_from(["1", "5"]), st.sampled_from(["0", "-1", "abc", "1e9", "99999999999999"])),
     "--threads": sometimes(st.sampled_from(["1", "2"]), st.sampled_from(["0", "-1", "100000", "x"])),
     "--policy": sometimes(st.sampled_from(["tabular", "mlp"]), st.just("gpt")),

@@ -24,12 +24,18 @@ def test_solve_json_contract(capsys):
     assert d["hparams"] == {**d["hparams"], "eta": 0.8, "beta": 0.01, "iters": 1000}
 
 
-def test_solve_multiplayer_json(capsys):
-    rc = main(["solve", "--game", "cyclic:n=5", "--solver", "mnpo", "--players", "4", "--init", "random:seed=1",
+@pytest.mark.parametrize("flag", ["--num-players", "--players"])
+def test_solve_multiplayer_json(capsys, flag):
+    """``--num-players`` (the one name of the player count) and its old spelling ``--players``, which still works and
+    says once on stderr that it is deprecated."""
+    rc = main(["solve", "--game", "cyclic:n=5", "--solver", "mnpo", flag, "4", "--init", "random:seed=1",
                "--iters", "20", "--json"])
     assert rc == 0
-    d = _last_json(capsys)
+    out = capsys.readouterr()
+    d = json.loads(out.out.strip().splitlines()[-1])
     assert len(d["policy"]) == 4 and "multiplayer_duality_gap" in d["final"]
+    deprecated = [ln for ln in out.err.splitlines() if "deprecated" in ln]
+    assert deprecated == ([] if flag == "--num-players" else ["nashlab: --players is deprecated; use --num-players"])
 
 
 @pytest.mark.parametrize("argv,needle", [
@@ -177,7 +183,7 @@ def test_kl_to_nash_is_undefined_where_the_equilibrium_is_not_unique(capsys):
 @pytest.mark.parametrize("solver", ["mnpo", "td-mnpo"])
 @pytest.mark.parametrize("players", ["1", "1025", "100000000"])
 def test_player_counts_are_bounded(capsys, solver, players):
-    rc = main(["solve", "--game", "cyclic:n=3", "--solver", solver, "--beta", "0.1", "--players", players,
+    rc = main(["solve", "--game", "cyclic:n=3", "--solver", solver, "--beta", "0.1", "--num-players", players,
                "--iters", "2"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(err) == 1 and "num_players (--players) must be an integer in [2, 1024]" in err[0]
+    assert rc == 2 and len(err) == 1 and "num_players (--num-players) must be an integer in [2, 1024]" in err[0]
