@@ -51,7 +51,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -106,9 +106,9 @@ _CYCLIC, _CUSTOM = ("kind", "cyclic"), ("kind", "custom")
 
 @dataclass(frozen=True)
 class GameConfig:
-    """``[game]``: the language game. ``kind = "cyclic"`` (:func:`~nashlab.llm_bridge.language_game.\
-cyclic_language_game`) or ``"custom"`` (``prompts``, ``actions`` — each one word or a list of words — and either
-    ``P`` or a ``generator`` with ``generator_params``)."""
+    """``[game]``: the language game. ``kind = "cyclic"``
+    (:func:`~nashlab.llm_bridge.language_game.cyclic_language_game`) or ``"custom"`` (``prompts``, ``actions`` — each
+    one word or a list of words — and either ``P`` or a ``generator`` with ``generator_params``)."""
 
     kind: Literal["cyclic", "custom"] = "cyclic"
     beta: float = option(0.0, lo=0)
@@ -147,7 +147,8 @@ cyclic_language_game`) or ``"custom"`` (``prompts``, ``actions`` — each one wo
 
 @dataclass(frozen=True)
 class JudgeConfig:
-    """``[judge]``: ``kind = "known-nash"`` (the game's own P, ``sample``) or ``"reward-model"`` (``path``, ``mode``)."""
+    """``[judge]``: ``kind = "known-nash"`` (the game's own P; ``sample``) or ``"reward-model"`` (``path``,
+    ``mode``)."""
 
     kind: Literal["known-nash", "reward-model"] = "known-nash"
     sample: bool = True

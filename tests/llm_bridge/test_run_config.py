@@ -22,8 +22,9 @@ from nashlab.toml_config import ConfigError, check_value, load_table, option
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "experiments" / "configs" / "llm_tiny.toml"
-#: resolved_config of the code before the rename (git ee8510e), for every shipped LLM config and solver table and three
-#: written here (custom games, path / smollm2 models, a reward-model judge): what those run folders' config.json hold.
+#: resolved_config of the code before the rename (git ee8510e), with the TOML text it read: every shipped LLM config of
+#: that commit and its solver tables, and three written for it (custom games, path / smollm2 models, a reward-model
+#: judge): what those run folders' config.json hold.
 BEFORE = Path(__file__).with_name("data") / "config_json_before_num_comparisons.json"
 
 
@@ -231,9 +232,8 @@ def test_config_json_written_before_the_rename_compares_equal_after_it(tmp_path)
     for name, case in before.items():
         old = case["config"]
         assert "opponent_samples" in old["train"] and "num_comparisons" not in old["train"]
-        path = ROOT / case["toml"] if "toml" in case else tmp_path / "case.toml"
-        if "toml_text" in case:
-            path.write_text(case["toml_text"])
+        path = tmp_path / "case.toml"
+        path.write_text(case["toml_text"])  # the file as it was then (it says opponent_samples: read as the alias)
         now = resolved_config(load_config(str(path)), case["solver"])
         folder = tmp_path / name.replace(":", "-")
         folder.mkdir()
