@@ -23,8 +23,11 @@ duality gap of the model's policy is measured exactly every iteration.
 
 TRAIN_DESCRIPTION = """\
 Run the online loop (sample, judge, optimise) configured by a TOML file with [model], [game], [judge], [train]
-and [solvers.<name>] tables (see experiments/configs/llm_tiny.toml). One line of metrics per iteration goes to
-stdout (or, with --json, one JSON summary at the end).
+and [solvers.<name>] tables (see experiments/configs/llm_tiny.toml; every key, its type, range and default:
+docs/llm_config.md). One line of metrics per iteration goes to stdout (or, with --json, one JSON summary at the end).
+
+[train] num_comparisons (M, comparisons per win-rate estimate) was called opponent_samples: the old name is still
+read, with one warning line, and a run folder that records it resumes (the key is renamed in its files).
 
 Without --out nothing is written: no metrics file, no checkpoint, and the run cannot be resumed.
 With --out DIR the folder gets config.json, metrics.csv, tb/ (TensorBoard) and checkpoint/:
