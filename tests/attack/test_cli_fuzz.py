@@ -314,9 +314,10 @@ def test_run_fuzz(data):
 
 def _llm_base() -> str:
     text = (REPO / "experiments/configs/llm_tiny.toml").read_text()
-    for key, value in [("iterations", "1"), ("samples_per_prompt", "2"), ("opponent_samples", "2"), ("epochs", "1"),
+    for key, value in [("iterations", "1"), ("samples_per_prompt", "2"), ("num_comparisons", "2"), ("epochs", "1"),
                        ("contexts", "2"), ("prompts_per_step", "2"), ("checkpoint_every", "1")]:
-        text = re.sub(rf"^{key} = [^\n#]*", f"{key} = {value}", text, flags=re.M)
+        text, count = re.subn(rf"^{key} = [^\n#]*", f"{key} = {value}", text, flags=re.M)
+        assert count, key  # a renamed key must not leave the fuzz on the full-size run
     return text
 
 

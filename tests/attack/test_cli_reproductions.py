@@ -33,7 +33,7 @@ def refused(argv, *, says: str | None = None, not_says: str | None = None, limit
 
 def small_llm_config(folder: Path, **changes: str) -> Path:
     text = LLM_TINY.read_text()
-    defaults = {"iterations": "2", "samples_per_prompt": "2", "opponent_samples": "2", "epochs": "1", "contexts": "2",
+    defaults = {"iterations": "2", "samples_per_prompt": "2", "num_comparisons": "2", "epochs": "1", "contexts": "2",
                 "prompts_per_step": "2", "checkpoint_every": "1"}
     for key, value in {**defaults, **changes}.items():
         text, count = re.subn(rf"^{key} = [^\n#]*", f"{key} = {value}", text, flags=re.M)
