@@ -195,7 +195,8 @@ def lcp_interior_point(P, *, max_iter: int = 80, polish_below: float = 1e-5, acc
     Each iteration is Mehrotra's predictor–corrector on the infeasible central path ``z ∘ w = σμ1``,
     ``r = M z − 1 − w → 0``: the Newton system ``(M + diag(w/z)) dz = rc/z − r``, ``dw = M dz + r`` is factored once
     (one dense LU of size n) and solved twice (affine direction with ``rc = −z∘w``, then
-    ``rc = −z∘w − dz_aff∘dw_aff + σμ`` with ``σ = (μ_aff/μ)³``); the step is 0.995 of the way to the boundary.
+    ``rc = −z∘w − dz_aff∘dw_aff + σμ`` with ``σ = min((μ_aff/μ)³, 0.05)`` (:data:`_SIGMA_MAX`)); the step is 0.995 of
+    the way to the boundary.
 
     Once ``μ = zᵀw/n`` is below ``polish_below`` and the support read off as ``S = {z > w}`` (strict complementarity
     separates the two) is the same in two successive iterations, :func:`support_polish` solves the equalities on it; a
@@ -268,6 +269,7 @@ def lcp_interior_point(P, *, max_iter: int = 80, polish_below: float = 1e-5, acc
         alpha = ops.xp.minimum(_to_boundary(z, dz, ops), _to_boundary(w, dw, ops))[..., None]
         mu_aff = ((z + alpha * dz) * (w + alpha * dw)).sum(-1) / m
         sigma = ((mu_aff / mu) ** 3)[..., None]
+        sigma = sigma.clamp_max(_SIGMA_MAX) if ops.torch else np.minimum(sigma, _SIGMA_MAX)
         dz, dw = direction(-z * w - dz * dw + sigma * mu[..., None])
         alpha = ops.xp.minimum(_to_boundary(z, dz, ops), _to_boundary(w, dw, ops))[..., None]
         alpha = (0.995 * alpha).clip(max=1.0) if not ops.torch else (0.995 * alpha).clamp_max(1.0)
@@ -451,8 +453,10 @@ def _ip_numpy_batch(P, *, max_iter, polish_below, accept_gap, drop_ratio, retry_
     and the products with the whole batch, not the factorisations alone, were most of the time).
 
     * Each game's arrays are held in its own order ``perm`` with its kept actions first: its system is the leading
-      ``m × m`` block of ``1.5 − P[perm][:, perm] + diag(w/z)``, built from a slice and factored in place, in float32
-      while the game's ``μ > _F32_MU`` (:data:`_F32_MU`), in float64 after.
+      ``m × m`` block of ``1.5 − P[perm][:, perm] + diag(w/z)``, copied from a float32 ``1.5 − P`` kept in that
+      order and factored in place in float32 throughout (LAPACK sgetrf/sgetrs); ``Pz``, the residual ``r`` and
+      every gap are float64 from the original ``P``, so a direction's rounding only slows the iteration, and
+      certification is unaffected.
     * ``dw`` comes from the factored system itself: ``K dz = rc/z − r`` with ``K = M + diag(w/z)`` is
       ``M dz + r = (rc − w∘dz)/z``, so the only product with ``P`` per iteration is ``Pz`` (every action's row, the
       removed ones included: the residual and the gap of ``z/1ᵀz``).
@@ -464,7 +468,7 @@ def _ip_numpy_batch(P, *, max_iter, polish_below, accept_gap, drop_ratio, retry_
     * Finished games are skipped by the per-game loops; the working arrays are compacted once fewer than
       :data:`_COMPACT` of their rows still run.
     """
-    from scipy.linalg.lapack import dgetrf, dgetrs, sgetrf, sgetrs
+    from scipy.linalg.lapack import sgetrf, sgetrs
 
     ops = _Ops(P)
     B, n = P.shape[0], P.shape[-1]
@@ -472,9 +476,9 @@ def _ip_numpy_batch(P, *, max_iter, polish_below, accept_gap, drop_ratio, retry_
     best_gap = 2.0 * np.einsum("bij,bj->bi", P, best).max(-1) - 1.0
     a = np.arange(B)  # batch index of each working row
     perm = np.tile(np.arange(n), (B, 1))
-    # P[perm][:, perm] per working row: views of P until a game's order is rebuilt (a copy of the batch's 20 MB cost
-    # 10-40 ms of page faults at B = 256, n = 100).
-    Pp = list(P)
+    # ``M = 1.5 − P`` in float32 per working row, in the game's order ``M[perm][:, perm]`` (one array for the batch
+    # until a game's order is rebuilt): each system starts from a copy of its leading block.
+    Mf = list(np.subtract(1.5, P, dtype=np.float32, casting="unsafe"))
     m = np.full(B, n)  # block size per working row
     keep = np.ones((B, n), bool)  # kept actions (a subset of the block)
     act = np.ones(B, bool)  # working rows still running
@@ -494,16 +498,15 @@ def _ip_numpy_batch(P, *, max_iter, polish_below, accept_gap, drop_ratio, retry_
             # A fresh array per game: the allocator reuses the last game's memory, where one buffer for the batch
             # (20 MB) cost ~20 ms of page faults on its first pass.
             mi = m[i]
-            f32 = mu[i] > _F32_MU
-            K = np.subtract(1.5, Pp[i][:mi, :mi], dtype=np.float32 if f32 else float, casting="unsafe")
+            K = Mf[i][:mi, :mi].copy()
             K.reshape(-1)[:: mi + 1] += d[i, :mi]
-            lus.append((sgetrf if f32 else dgetrf)(K.T, overwrite_a=1)[:2] + (sgetrs if f32 else dgetrs,))
+            lus.append(sgetrf(K.T, overwrite_a=1)[:2])
 
         def direction(rc):
             rhs = np.where(keep, rc / np.where(keep, z, 1.0) - r, 0.0)
             dz = np.zeros_like(z)
-            for i, (lu, piv, getrs) in zip(rows, lus):
-                dz[i, : m[i]] = getrs(lu, piv, rhs[i, : m[i]], trans=1)[0]
+            for i, (lu, piv) in zip(rows, lus):
+                dz[i, : m[i]] = sgetrs(lu, piv, rhs[i, : m[i]], trans=1)[0]
             dz *= keep
             # K dz = rc/z − r with K = M + diag(w/z) gives M dz + r = (rc − w∘dz)/z: no product with P.
             dw = np.where(keep, (rc - w * dz) / np.where(keep, z, 1.0), 0.0)
@@ -512,7 +515,7 @@ def _ip_numpy_batch(P, *, max_iter, polish_below, accept_gap, drop_ratio, retry_
         dz, dw = direction(-z * w)
         alpha = np.minimum(_to_boundary(z, dz, ops), _to_boundary(w, dw, ops))[:, None]
         mu_aff = ((z + alpha * dz) * (w + alpha * dw)).sum(-1) / nk
-        sigma = ((mu_aff / mu) ** 3)[:, None]
+        sigma = np.minimum((mu_aff / mu) ** 3, _SIGMA_MAX)[:, None]
         dz, dw = direction(-z * w - dz * dw + sigma * mu[:, None])
         alpha = np.minimum(_to_boundary(z, dz, ops), _to_boundary(w, dw, ops))[:, None]
         alpha = (0.995 * alpha).clip(max=1.0)
@@ -533,10 +536,22 @@ def _ip_numpy_batch(P, *, max_iter, polish_below, accept_gap, drop_ratio, retry_
                 for arr in (perm, z, w, support, keep):
                     arr[re] = np.take_along_axis(arr[re], q, -1)
                 for i, qi in zip(re, q):
-                    Pp[i] = Pp[i].take(qi, 0).take(qi, 1)
+                    Mf[i] = Mf[i].take(qi, 0).take(qi, 1)
                 m[re] = nk[re]
-        for i in rows:  # the running games only; z is 0 beyond m
-            Pz[i] = Pp[i][:, : m[i]] @ z[i, : m[i]]
+        # ``Pz`` in float64 from the original ``P``, with ``z`` put back in the original order (0 off ``keep``): one
+        # product with the whole batch (its finished games' z are 0; ~1 ms at B = 256, n = 100) while more than
+        # :data:`_EINSUM_ROWS` of it runs, else game by game (~5 µs each); read back in each game's order.
+        if rows.size > _EINSUM_ROWS * B:
+            zo = np.zeros((B, n))
+            zo[a[rows, None], perm[rows]] = z[rows]
+            Po = np.einsum("bij,bj->bi", P, zo)[a[rows]]
+        else:
+            zo = np.zeros((rows.size, n))
+            np.put_along_axis(zo, perm[rows], z[rows], axis=-1)
+            Po = np.empty((rows.size, n))
+            for j, i in enumerate(rows):
+                Po[j] = P[a[i]] @ zo[j]
+        Pz[rows] = np.take_along_axis(Po, perm[rows], -1)
         mu = (z * w).sum(-1) / nk
         S = z > w
         sz = z.sum(-1)
@@ -575,7 +590,7 @@ def _ip_numpy_batch(P, *, max_iter, polish_below, accept_gap, drop_ratio, retry_
         if nact < _COMPACT * act.size:
             k = np.flatnonzero(act)
             a, perm, m, keep, act = a[k], perm[k], m[k], keep[k], act[k]
-            Pp = [Pp[i] for i in k]
+            Mf = [Mf[i] for i in k]
             z, w, Pz, support = z[k], w[k], Pz[k], support[k]
     # A wrong removal (an equilibrium action taken as off the support) leaves a gap: those games run again, here with
     # a removal threshold 100 times higher (B = 256, n = 100 at w/z > 1e2: 5 skew, 13 egpo, 17 embedding games; at
@@ -599,20 +614,22 @@ def _polish_one(P, idx):
 
     if idx.size == 0:
         return False, None, np.inf
-    K = 1.5 - P.take(idx, 0).take(idx, 1)
+    Pc = P.take(idx, 1)  # the support's columns: the system is its rows idx, the gap its product with x
+    K = 1.5 - Pc.take(idx, 0)
     _, _, x, info = dgesv(K.T, np.ones(idx.size), overwrite_a=1, overwrite_b=1)  # Kᵀᵀ = K: Fortran order, no copy
     if info != 0 or not (x >= 0).all() or not np.isfinite(x).all():
         return False, None, np.inf
+    x /= x.sum()
     pi = np.zeros(P.shape[0])
-    pi[idx] = x / x.sum()
-    return True, pi, 2.0 * float((P @ pi).max()) - 1.0
+    pi[idx] = x
+    return True, pi, 2.0 * float((Pc @ x).max()) - 1.0
 
 
-#: :func:`_ip_numpy_batch` factors a game's system in float32 (LAPACK sgetrf: 9 ms against 13 ms for 256 systems of
-#: n = 100) while its ``μ`` is above this: a direction need not be exact for the iterate to progress, and the residual
-#: and every gap are computed in float64 from the iterate itself. Measured at B = 256, n = 100 (alternating): skew
-#: 0.222 -> 0.200 s, embedding 0.413 -> 0.345 s, same iterations and answers.
-_F32_MU = 1e-8
+# :func:`_ip_numpy_batch` factors in float32 throughout (LAPACK sgetrf: 9 ms against 13 ms for 256 systems of
+# n = 100): a direction need not be exact for the iterate to progress, and the residual and every gap are float64
+# from ``P`` and the iterate. Switching to float64 below μ = 1e-8 (the previous rule) gave the same factorisations
+# per game at B = 256, n = 100 (skew, egpo, embedding, every answer certified), and needing no float64 copy of each
+# game's reordered ``P`` removed half of the reordering's gathers.
 #: :func:`_ip_numpy_batch` polishes a new support guess ``S = {z > w}`` once ``μ < _BATCH_POLISH_MU`` and at most ``_UNCLEAR`` kept actions have ``1/_CLEAR < z/w < _CLEAR`` (instead of
 #: waiting for the same guess in two iterations). B = 256, n = 100, against the two-iteration rule (alternating):
 #: factorisations per game skew 9.0 -> 7.3, embedding 14.1 -> 12.6, polishes per game 1.6 -> 2.1 and 1.8 -> 2.4,
@@ -620,5 +637,15 @@ _F32_MU = 1e-8
 _BATCH_POLISH_MU = 1e-3
 _CLEAR = 3.0
 _UNCLEAR = 2
-#: :func:`_ip_numpy_batch` compacts its working arrays once fewer than this fraction of their rows still run.
-_COMPACT = 0.5
+#: :func:`_ip_numpy_batch` compacts its working arrays once fewer than this fraction of their rows still run (the
+#: whole-batch operations then skip finished games; a compaction gathers a dozen ``[B, n]`` arrays, ~0.2 ms).
+_COMPACT = 0.9
+#: :func:`_ip_numpy_batch` computes ``Pz`` as one product with the whole batch (~1 ms at B = 256, n = 100) while more
+#: than this fraction of its games still run, else game by game (~5 µs each).
+_EINSUM_ROWS = 0.5
+#: Both interior-point paths cap Mehrotra's centring ``σ = (μ_aff/μ)³`` at this: an early iterate far from the
+#: central path otherwise takes ``σ`` near 1, a step that mostly re-centres. Factorisations per game at n = 100
+#: (B = 256 batch / 96 single games, every answer certified), uncapped -> capped: batch embedding 12.6 -> 11.7, skew
+#: 7.3 -> 7.3, egpo 7.8 -> 7.8; single games embedding 13.2 -> 12.7, skew 8.9 -> 8.7, egpo 8.8 -> 8.7 (caps 0.02,
+#: 0.1 and 0.2 were no better).
+_SIGMA_MAX = 0.05

@@ -8,9 +8,11 @@
 For each family, B games ``make_matrix(family, n=n, seed=s)``, ``s < B``, are solved by ``exact_nash`` and by
 ``regularized_nash`` at β = 0.01 and 0.1, once as one batch ``[B, n, n]`` and once as a loop of single-game calls
 ``[f(P[b]) for b in range(B)]`` (the library's single-game solver as a user calls it). Batch and loop alternate
-within each round, after one untimed warm-up call of each kind; each line gives the range over rounds of both times
-and of the per-round ratio loop/batch. Every batched answer's certificate is checked (DG_0 ≤ 1e-9; residual
-≤ 1e-10). On shared cores only the ratios measured side by side mean anything.
+within each round, after one untimed warm-up call of each kind; each line gives the range over rounds of both
+wall-clock times, of the per-round ratio loop/batch, and of the same ratio in CPU time of this process
+(``time.process_time``: it counts only the time this process ran, so it moves less with other processes' load; with
+more than one BLAS thread it counts all of them). Every batched answer's certificate is checked (DG_0 ≤ 1e-9;
+residual ≤ 1e-10). On shared cores only the ratios measured side by side mean anything.
 """
 
 from __future__ import annotations
@@ -63,23 +65,27 @@ def main(argv=None) -> int:
         fn(warm[0])
     for fam, P in games.items():
         for name, fn, field, bound in cases:
-            bt, lt = [], []
+            bt, lt, bc, lc = [], [], [], []
             for _ in range(args.rounds):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 _, cert = fn(P, return_certificate=True)
                 bt.append(time.perf_counter() - t0)
+                bc.append(time.process_time() - c0)
                 worst = float(np.max(getattr(cert, field)))
                 if not worst <= bound:
                     print(f"bench_nash_batch: {fam} {name}: a batched answer has {field} {worst:.1e} > {bound:g}",
                           file=sys.stderr)
                     return 1
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 for m in P:
                     fn(m)
                 lt.append(time.perf_counter() - t0)
+                lc.append(time.process_time() - c0)
             ratio = [lo / b for lo, b in zip(lt, bt)]
+            cpu = [lo / b for lo, b in zip(lc, bc)]
             print(f"{fam:10s} {name:11s} batch {min(bt):.3f}-{max(bt):.3f} s, looped {min(lt):.3f}-{max(lt):.3f} s, "
-                  f"loop/batch {min(ratio):.2f}-{max(ratio):.2f}x (worst {field} {worst:.1e})", flush=True)
+                  f"loop/batch {min(ratio):.2f}-{max(ratio):.2f}x (CPU time {min(cpu):.2f}-{max(cpu):.2f}x; "
+                  f"worst {field} {worst:.1e})", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     return 0
 

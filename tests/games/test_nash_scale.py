@@ -150,10 +150,10 @@ def test_uncertified_answer_falls_back_to_lp_and_says_so(monkeypatch):
 
 
 def test_wrong_action_removal_is_caught_and_resolved(monkeypatch):
-    """Removing actions at w/z > 1e2 drops a support action of this game (DG_0 ~ 2e-3): certification catches it and
+    """Removing actions at w/z > 1e2 drops a support action of this game (DG_0 ~ 1e-4): certification catches it and
     the game is solved again without removal."""
     monkeypatch.setattr(nash_mod, "_DROP_RATIO", 1e2)
-    P = make_matrix("embedding", n=200, seed=0)
+    P = make_matrix("egpo", n=100, seed=6)
     pi, cert = exact_nash(P, return_certificate=True)
     assert str(cert.method) == "interior point (again without removing actions)"
     assert _gap(P, pi) <= 1e-9
@@ -164,7 +164,7 @@ def test_wrong_action_removal_in_a_batch_is_resolved_inside_the_kernel():
     off (``retry_gap = inf``) the same batch keeps the wrong removal's gap, so the rescue is what certifies it."""
     from nashlab.games.nash_scale import lcp_interior_point
 
-    P = np.stack([make_matrix("embedding", n=200, seed=0), make_matrix("skew", n=200, seed=1)])
+    P = np.stack([make_matrix("egpo", n=100, seed=6), make_matrix("skew", n=100, seed=1)])
     gaps = {}
     for retry in (1e-9, np.inf):
         pi, _ = lcp_interior_point(P, drop_ratio=1e2, retry_gap=retry)
