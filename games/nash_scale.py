@@ -492,12 +492,13 @@ def _ip_numpy_batch(P, *, max_iter, polish_below, accept_gap, drop_ratio, retry_
         nk = keep.sum(-1)
         r = (1.5 * z.sum(-1, keepdims=True) - Pz - 1.0 - w) * keep
         mu = (z * w).sum(-1) / nk
-        d = np.where(keep, np.minimum(w / np.where(keep, z, 1.0), 1e30), 1e30)  # finite in float32 too
+        d = np.where(keep, np.minimum(w / np.where(keep, z, 1.0), 1e30), 1e30).astype(np.float32)  # finite in f32
+        ml = m.tolist()  # Python ints: cheaper to slice with than numpy scalars, ~3 x 2 slices per game
         lus = []
         for i in rows:
             # A fresh array per game: the allocator reuses the last game's memory, where one buffer for the batch
             # (20 MB) cost ~20 ms of page faults on its first pass.
-            mi = m[i]
+            mi = ml[i]
             K = Mf[i][:mi, :mi].copy()
             K.reshape(-1)[:: mi + 1] += d[i, :mi]
             lus.append(sgetrf(K.T, overwrite_a=1)[:2])
@@ -506,7 +507,8 @@ def _ip_numpy_batch(P, *, max_iter, polish_below, accept_gap, drop_ratio, retry_
             rhs = np.where(keep, rc / np.where(keep, z, 1.0) - r, 0.0)
             dz = np.zeros_like(z)
             for i, (lu, piv) in zip(rows, lus):
-                dz[i, : m[i]] = sgetrs(lu, piv, rhs[i, : m[i]], trans=1)[0]
+                mi = ml[i]
+                dz[i, :mi] = sgetrs(lu, piv, rhs[i, :mi], trans=1)[0]
             dz *= keep
             # K dz = rc/z − r with K = M + diag(w/z) gives M dz + r = (rc − w∘dz)/z: no product with P.
             dw = np.where(keep, (rc - w * dz) / np.where(keep, z, 1.0), 0.0)

@@ -9,7 +9,7 @@ For each family, B games ``make_matrix(family, n=n, seed=s)``, ``s < B``, are so
 ``regularized_nash`` at β = 0.01 and 0.1, once as one batch ``[B, n, n]`` and once as a loop of single-game calls
 ``[f(P[b]) for b in range(B)]`` (the library's single-game solver as a user calls it). Batch and loop alternate
 within each round, after one untimed warm-up call of each kind; each line gives the range over rounds of both
-wall-clock times, of the per-round ratio loop/batch, and of the same ratio in CPU time of this process
+wall-clock times, of the per-round ratio loop/batch (and its median), and of the same ratio in CPU time of this process
 (``time.process_time``: it counts only the time this process ran, so it moves less with other processes' load; with
 more than one BLAS thread it counts all of them). Every batched answer's certificate is checked (DG_0 ≤ 1e-9;
 residual ≤ 1e-10). On shared cores only the ratios measured side by side mean anything.
@@ -84,7 +84,8 @@ def main(argv=None) -> int:
             ratio = [lo / b for lo, b in zip(lt, bt)]
             cpu = [lo / b for lo, b in zip(lc, bc)]
             print(f"{fam:10s} {name:11s} batch {min(bt):.3f}-{max(bt):.3f} s, looped {min(lt):.3f}-{max(lt):.3f} s, "
-                  f"loop/batch {min(ratio):.2f}-{max(ratio):.2f}x (CPU time {min(cpu):.2f}-{max(cpu):.2f}x; "
+                  f"loop/batch {min(ratio):.2f}-{max(ratio):.2f}x, median {np.median(ratio):.2f}x (CPU time "
+                  f"{min(cpu):.2f}-{max(cpu):.2f}x, median {np.median(cpu):.2f}x; "
                   f"worst {field} {worst:.1e})", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     return 0
