@@ -545,7 +545,7 @@ def describe(rule: Rule) -> dict:
             "defaults": {"eta": rule.eta_default, "beta": rule.beta_default,
                          **{o.name: o.default for o in rule.options}},
             "eta_limit": rule.eta_max_text or ("none" if rule.eta_max is None else "declared"),
-            "players": rule.multiplayer}
+            "multiplayer": rule.multiplayer}
 
 
 __all__ = ["Claim", "Option", "Phase", "Rule", "RuleLoss", "RuleState", "Term", "SOURCES", "anchor", "build_solver",

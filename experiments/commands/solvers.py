@@ -7,7 +7,8 @@ Examples::
     nashlab solvers --rule path/to/rule.py:OPTIMISTIC_INPO     # a rule of your own, listed with the built-in ones
 
 With ``--json`` the last stdout line is one JSON object (docs/json_output.md) with ``rules``: a list of
-``{name, update, fixed_point, claim, claim_text, paper, phases, defaults, eta_limit, players}``.
+``{name, update, fixed_point, claim, claim_text, paper, phases, defaults, eta_limit, multiplayer}``
+(``multiplayer``: whether the rule plays an N-player game, i.e. declares a player axis).
 """
 
 from __future__ import annotations

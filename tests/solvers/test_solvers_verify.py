@@ -92,6 +92,12 @@ def test_cli_json_report_and_exit_status(tmp_path, monkeypatch, capsys):
     assert main(["solvers", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert check_document(rows, "solvers") == [] and len(rows["rules"]) == 10
+    # schema 2: "multiplayer" says whether a rule plays an N-player game (declares a player axis); TD-MNPO takes
+    # num_players only for its history length, and is two-player
+    from nashlab.solvers.registry import RULES
+
+    assert {r["name"]: r["multiplayer"] for r in rows["rules"]} == {n: r.players is not None for n, r in RULES.items()}
+    assert [r["name"] for r in rows["rules"] if r["multiplayer"]] == ["mnpo"]
     assert json.load(open(tmp_path / "out" / "verification.json"))["fingerprint"] == doc["fingerprint"]
     # the second run is read from the cache by fingerprint
     assert main(["verify", "nash-mp", "--json"]) == 0
