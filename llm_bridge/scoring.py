@@ -63,7 +63,7 @@ def share_prompt_wins(prompt_lengths: Sequence[int], samples: int, response_leng
     alternating runs), the rule picks the faster path in each case:
 
     ===============  ======  ==  ========  =============  ===========
-    model            prompt  K   response  shared/padded  rule shares
+    model            prompt  K   response  shared:padded  rule shares
     ===============  ======  ==  ========  =============  ===========
     256 × 4 layers   3       2   3         4.05           no
     512 × 8 layers   3       8   32        0.98           no
