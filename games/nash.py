@@ -287,18 +287,26 @@ def _polish_support(P: np.ndarray, pi: np.ndarray) -> np.ndarray:
 
 
 def _idle_cores() -> int:
-    """Cores not busy by the 1-minute load average (at least 1)."""
-    n = os.cpu_count() or 1
+    """Cores this process may use that no other task is running on now (at least 1).
+
+    Linux: the usable cores minus the other runnable tasks counted in ``/proc/loadavg`` at this moment (its fourth
+    field, which counts the calling thread too). The 1-minute load average, used elsewhere, lags by tens of seconds and
+    counts this process's own work as load: a benchmark alone on 2 cores read 1 idle core."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
-        load = os.getloadavg()[0]
-    except (OSError, AttributeError):  # pragma: no cover - no load average on this platform
-        return n
-    return max(1, min(n, int(n - load + 0.5)))
+        with open("/proc/loadavg", encoding="ascii") as f:
+            others = int(f.read().split()[3].split("/")[0]) - 1
+    except (OSError, ValueError, IndexError):
+        try:
+            others = os.getloadavg()[0]
+        except (OSError, AttributeError):  # pragma: no cover - no load average on this platform
+            return n
+    return max(1, min(n, int(n - others + 0.5)))
 
 
 @contextlib.contextmanager
-def _blas_on_idle_cores():
-    """Limit BLAS/LAPACK threads to the idle cores while the kernels factorise.
+def _blas_threads(limit: int):
+    """Limit BLAS/LAPACK threads to ``limit`` while the kernels factorise.
 
     A multi-threaded LU on cores that other processes hold waits on its descheduled threads: measured at n = 1,000
     on 2 cores at load average 3.5, the interior-point method took 3–5 s with OpenBLAS's 2 threads and 0.4 s with one
@@ -309,18 +317,25 @@ def _blas_on_idle_cores():
     except ImportError:
         yield
         return
-    with threadpool_limits(limits=_idle_cores(), user_api="blas"):
+    with threadpool_limits(limits=limit, user_api="blas"):
         yield
 
 
 def _on_device(kernel, device, *arrays):
-    """Run a :mod:`nash_scale` kernel on numpy arrays, or on torch float64 tensors on ``device``; numpy out."""
+    """Run a :mod:`nash_scale` kernel ``kernel(*arrays, threads=…)`` on numpy arrays, or on torch float64 tensors on
+    ``device``; numpy out.
+
+    On CPU the idle cores (:func:`_idle_cores`) go to the games of a batch, each factored on one BLAS thread by its
+    own worker thread (parallel small LUs: 1.8× on 2 idle cores at n = 100), and to BLAS for a single game (one
+    large LU)."""
     if device is None:
-        with _blas_on_idle_cores():
-            return kernel(*arrays)
+        cores = _idle_cores()
+        batch = arrays[0].shape[0] > 1
+        with _blas_threads(1 if batch else cores):
+            return kernel(*arrays, threads=cores if batch else 1)
     import torch
 
-    out = kernel(*(torch.as_tensor(a, dtype=torch.float64, device=device) for a in arrays))
+    out = kernel(*(torch.as_tensor(a, dtype=torch.float64, device=device) for a in arrays), threads=1)
     return tuple(o.cpu().numpy() if isinstance(o, torch.Tensor) else o for o in out)
 
 
@@ -328,7 +343,8 @@ def _exact_certified(flat, device=None):
     """Equilibria of a stack ``[B, n, n]`` with their certificate arrays: the interior-point answer where it
     certifies, the full LP (:func:`_max_lottery_single`, with its rescue path) where it does not."""
     def solve(drop_ratio):
-        pi, _ = _on_device(lambda P: lcp_interior_point(P, drop_ratio=drop_ratio), device, flat)
+        pi, _ = _on_device(lambda P, threads: lcp_interior_point(P, drop_ratio=drop_ratio, threads=threads),
+                           device, flat)
         pi = np.clip(pi, 0.0, None)
         pi /= pi.sum(-1, keepdims=True)
         return pi, 2.0 * np.einsum("bij,bj->bi", flat, pi).max(-1) - 1.0
@@ -500,7 +516,8 @@ def _reg_certified(flatP, flatR, beta, tol, device=None):
     method = np.full(B, "newton", dtype=object)
     if beta >= _DIRECT_MIN_BETA:
         log_pi, _, conv = _on_device(
-            lambda P, lr: newton_regularized(P, lr, beta, tol=tol, step_tol=_STEP_TOL), device, flatP, log_ref)
+            lambda P, lr, threads: newton_regularized(P, lr, beta, tol=tol, step_tol=_STEP_TOL, threads=threads),
+            device, flatP, log_ref)
         log_pi = log_pi - logsumexp(log_pi, axis=-1, keepdims=True)
     else:
         log_pi, conv = np.empty_like(log_ref), np.zeros(B, bool)

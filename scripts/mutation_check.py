@@ -143,8 +143,8 @@ MUTANTS = [
     Mutant("M25", "games/nash_scale.py",
            "K = np.asfortranarray(1.5 - P[b][s[:, None], s])", "K = np.asfortranarray(1.0 - P[b][s[:, None], s])",
            "wrong constant: the support polish solves (1 − P)z = 1 instead of (1.5 − P)z = 1", SCALE),
-    Mutant("M39", "games/nash_scale.py", "step = _newton_steps(Pa, g, pi * (-1.0 / beta), -Fa)",
-           "step = _newton_steps(Pa, g, pi * (1.0 / beta), -Fa)",
+    Mutant("M39", "games/nash_scale.py", "step = _newton_steps(Pa, g, pi * (-1.0 / beta), -Fa, run)",
+           "step = _newton_steps(Pa, g, pi * (1.0 / beta), -Fa, run)",
            "flipped sign: the batched Newton Jacobian (numpy path)", SCALE),
     # ---- games/preference.py: validation
     Mutant("M26", "games/preference.py", "in_range = bool(lo >= 0.0) and bool(hi <= 1.0)",

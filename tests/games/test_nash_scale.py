@@ -121,6 +121,51 @@ def test_batch_with_games_finishing_at_different_steps_equals_looped():
     assert (ce.duality_gap <= 1e-9).all()
 
 
+def test_game_threads_run_every_game_once_in_contiguous_chunks():
+    """``_game_threads``: every item reaches ``fn`` exactly once, in order within a chunk, in at most ``threads``
+    contiguous chunks of at least ``_GAMES_PER_THREAD`` items (one chunk when there are fewer), the first on the
+    calling thread; a worker's exception reaches the caller."""
+    from nashlab.games import nash_scale
+
+    per = nash_scale._GAMES_PER_THREAD
+    for threads, count in ((1, 100), (2, 2 * per - 1), (2, 2 * per), (3, 7 * per + 5), (4, 3 * per)):
+        chunks, lock = [], threading.Lock()
+
+        def fn(items):
+            with lock:
+                chunks.append((list(items), threading.get_ident()))
+
+        with nash_scale._game_threads(threads) as run:
+            run(fn, list(range(count)))
+        k = max(1, min(threads, count // per))
+        assert len(chunks) == k
+        assert sorted(x for c, _ in chunks for x in c) == list(range(count))
+        assert all(c == list(range(c[0], c[0] + len(c))) and len(c) >= min(per, count) for c, _ in chunks)
+        assert [t for c, t in chunks if c[0] == 0] == [threading.get_ident()]  # the first chunk: the caller's
+    with pytest.raises(ZeroDivisionError):
+        with nash_scale._game_threads(2) as run:
+            run(lambda items: 1 / (len(items) - len(items)), list(range(4 * per)))
+
+
+@pytest.mark.parametrize("family", ["skew", "embedding"])
+def test_threaded_batch_kernels_give_the_one_thread_answers_bit_for_bit(family):
+    """The batch kernels with their per-game factorisations on 3 threads return exactly (bit for bit) what one
+    thread returns: each game's LAPACK calls are the same calls on the same data, whichever thread makes them."""
+    from nashlab.games.nash_scale import lcp_interior_point, newton_regularized
+
+    P = np.stack([make_matrix(family, n=40, seed=s) for s in range(64)])
+    one, _ = lcp_interior_point(P, drop_ratio=1e2, threads=1)
+    three, _ = lcp_interior_point(P, drop_ratio=1e2, threads=3)
+    np.testing.assert_array_equal(three, one)
+    log_ref = np.log(np.full((64, 40), 1 / 40))
+    for beta in (0.01, 0.1):
+        a = newton_regularized(P, log_ref, beta, threads=1)
+        b = newton_regularized(P, log_ref, beta, threads=3)
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(y, x)
+        assert a[2].all()  # converged, so the comparison is of solved games
+
+
 def test_torch_kernels_equal_numpy():
     """The kernels run on torch tensors (the GPU path) with the numpy results."""
     P = np.stack([make_matrix("embedding", n=30, seed=s) for s in range(6)])
