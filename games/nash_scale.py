@@ -641,16 +641,22 @@ def _ip_numpy_batch(P, *, max_iter, polish_below, accept_gap, drop_ratio, retry_
         if s.size:
             c = S[s].sum(-1)
             order = np.argsort(-np.where(keep[s], z[s] / np.where(keep[s], w[s], 1.0), -1.0), axis=-1)
-            for j, i in enumerate(s):
-                ks = (c[j],) if c[j] % 2 else (c[j] + 1, c[j] - 1)
-                for kk in ks:
-                    if kk < 1:
-                        continue
-                    ok, cand, gap = _polish_one(P[a[i]], perm[i][order[j, :kk]])
-                    if ok and gap < best_gap[a[i]]:
-                        best[a[i]], best_gap[a[i]] = cand, gap
-                    if best_gap[a[i]] <= accept_gap:
-                        break
+            c, sl, al = c.tolist(), s.tolist(), a.tolist()
+
+            def polish(js):  # each game writes only its own row of best and best_gap
+                for j in js:
+                    i = sl[j]
+                    b = al[i]
+                    for kk in ((c[j],) if c[j] % 2 else (c[j] + 1, c[j] - 1)):
+                        if kk < 1:
+                            continue
+                        ok, cand, gap = _polish_one(P[b], perm[i][order[j, :kk]])
+                        if ok and gap < best_gap[b]:
+                            best[b], best_gap[b] = cand, gap
+                        if best_gap[b] <= accept_gap:
+                            break
+
+            run(polish, range(len(sl)))
         rmax = np.abs(r).max(-1)
         act &= ~((best_gap[a] <= accept_gap) | ((mu < 1e-16) & (rmax < 1e-13)))
         nact = int(act.sum())
