@@ -107,13 +107,38 @@ def bench_size(n: int, time_limit: float) -> dict:
     return row
 
 
+def time_batch(P, fn, rounds: int = 3) -> dict:
+    """``fn`` on the stack ``P [B, n, n]`` as one batch against a loop of single-game calls ``[fn(P[b]) for b]``.
+
+    After one untimed warm-up call of each kind (the first call of a process pays LAPACK's first use, and the batch's
+    first pass its page faults), batch and loop alternate over ``rounds``. Returns ``{"batch_s", "loop_s",
+    "batch_cpu_s", "loop_cpu_s"}`` (lists, one entry per round; CPU time of this process, all its threads, from
+    ``time.process_time``) and ``"answer"``, the last batch's return value."""
+    fn(P[:2])
+    fn(P[0])
+    out = {"batch_s": [], "loop_s": [], "batch_cpu_s": [], "loop_cpu_s": []}
+    answer = None
+    for _ in range(rounds):
+        t0, c0 = time.perf_counter(), time.process_time()
+        answer = fn(P)
+        out["batch_s"].append(time.perf_counter() - t0)
+        out["batch_cpu_s"].append(time.process_time() - c0)
+        t0, c0 = time.perf_counter(), time.process_time()
+        for m in P:
+            fn(m)
+        out["loop_s"].append(time.perf_counter() - t0)
+        out["loop_cpu_s"].append(time.process_time() - c0)
+    out["answer"] = answer
+    return out
+
+
 def bench_batch(B: int = 256, n: int = 100, previous_sample: int = 32, rounds: int = 3) -> dict:
     """The batch against a loop of today's single-game calls, and against a loop of the previous single-game methods
     (the full LP; Newton with continuation in β), timed on ``previous_sample`` games and scaled to B.
 
-    After one untimed warm-up call of each kind (on two games), batch and loop alternate over ``rounds``; the times
-    are the medians and ``speedup`` the median of the per-round ratios (a single cold call of the batch, right after
-    the n = 3,000 games, read 0.34 s where the warm median is 0.21 s)."""
+    Timed by :func:`time_batch`: the times are the medians over ``rounds`` and ``speedup`` the median of the per-round
+    ratios (a single cold call of the batch, right after the n = 3,000 games, read 0.34 s where the warm median is
+    0.21 s)."""
     from . import nash
 
     P = np.stack([make_matrix("embedding", n=n, seed=s) for s in range(B)])
@@ -125,13 +150,8 @@ def bench_batch(B: int = 256, n: int = 100, previous_sample: int = 32, rounds: i
              ("reg_0.1", lambda m: regularized_nash(m, beta=0.1),
               lambda m: nash._reg_nash_single(m, ref, 0.1, 1e-13)))
     for key, single, previous in cases:
-        single(P[:2])
-        single(P[0])
-        bt, lt = [], []
-        for _ in range(rounds):
-            t, pis = _timed(lambda: single(P))
-            bt.append(t)
-            lt.append(_timed(lambda: [single(m) for m in P])[0])
+        t = time_batch(P, single, rounds)
+        bt, lt, pis = t["batch_s"], t["loop_s"], t["answer"]
         batched, looped = float(np.median(bt)), float(np.median(lt))
         prev, _ = _timed(lambda: [previous(m) for m in P[:previous_sample]])
         prev *= B / previous_sample

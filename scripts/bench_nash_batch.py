@@ -7,12 +7,14 @@
 
 For each family, B games ``make_matrix(family, n=n, seed=s)``, ``s < B``, are solved by ``exact_nash`` and by
 ``regularized_nash`` at β = 0.01 and 0.1, once as one batch ``[B, n, n]`` and once as a loop of single-game calls
-``[f(P[b]) for b in range(B)]`` (the library's single-game solver as a user calls it). Batch and loop alternate
-within each round, after one untimed warm-up call of each kind; each line gives the range over rounds of both
-wall-clock times, of the per-round ratio loop/batch (and its median), and of the same ratio in CPU time of this process
-(``time.process_time``: it counts only the time this process ran, so it moves less with other processes' load; with
-more than one BLAS thread it counts all of them). Every batched answer's certificate is checked (DG_0 ≤ 1e-9;
-residual ≤ 1e-10). On shared cores only the ratios measured side by side mean anything.
+``[f(P[b]) for b in range(B)]`` (the library's single-game solver as a user calls it), timed by
+:func:`nashlab.games.nash_bench.time_batch` (batch and loop alternate within each round, after one untimed warm-up
+call of each kind, as ``nashlab bench equilibria``'s batch line is timed); each line gives the range over rounds of
+both wall-clock times, of the per-round ratio loop/batch (and its median), and of the same ratio in CPU time of this
+process (``time.process_time``: it counts only the time this process ran, so it moves less with other processes'
+load; with more than one thread, BLAS's or the batch's per-game threads, it counts all of them). Every batched
+answer's certificate is checked (DG_0 ≤ 1e-9; residual ≤ 1e-10). On shared cores only the ratios measured side by
+side mean anything.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
 from nashlab.games.generators import make_matrix
+from nashlab.games.nash_bench import time_batch
 from nashlab.games.nash import exact_nash, regularized_nash
 
 CASES = (("exact", lambda m, **kw: exact_nash(m, **kw), "duality_gap", 1e-9),
@@ -57,32 +59,18 @@ def main(argv=None) -> int:
         print(f"bench_nash_batch: {exc}", file=sys.stderr)
         return 2
     print(f"B = {args.batch}, n = {args.n}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-    # Warm-up, untimed: the first call of a process pays the imports and LAPACK's first use (~0.1 s), which would
-    # otherwise land on the first batch only.
-    warm = next(iter(games.values()))[:2]
-    for _, fn, _, _ in cases:
-        fn(warm)
-        fn(warm[0])
     for fam, P in games.items():
         for name, fn, field, bound in cases:
-            bt, lt, bc, lc = [], [], [], []
-            for _ in range(args.rounds):
-                t0, c0 = time.perf_counter(), time.process_time()
-                _, cert = fn(P, return_certificate=True)
-                bt.append(time.perf_counter() - t0)
-                bc.append(time.process_time() - c0)
-                worst = float(np.max(getattr(cert, field)))
-                if not worst <= bound:
-                    print(f"bench_nash_batch: {fam} {name}: a batched answer has {field} {worst:.1e} > {bound:g}",
-                          file=sys.stderr)
-                    return 1
-                t0, c0 = time.perf_counter(), time.process_time()
-                for m in P:
-                    fn(m)
-                lt.append(time.perf_counter() - t0)
-                lc.append(time.process_time() - c0)
+            # A single game returns its policy; the batch also its certificate, checked below.
+            t = time_batch(P, lambda m, fn=fn: fn(m, return_certificate=True) if m.ndim == 3 else fn(m), args.rounds)
+            worst = float(np.max(getattr(t["answer"][1], field)))
+            if not worst <= bound:
+                print(f"bench_nash_batch: {fam} {name}: a batched answer has {field} {worst:.1e} > {bound:g}",
+                      file=sys.stderr)
+                return 1
+            bt, lt = t["batch_s"], t["loop_s"]
             ratio = [lo / b for lo, b in zip(lt, bt)]
-            cpu = [lo / b for lo, b in zip(lc, bc)]
+            cpu = [lo / b for lo, b in zip(t["loop_cpu_s"], t["batch_cpu_s"])]
             print(f"{fam:10s} {name:11s} batch {min(bt):.3f}-{max(bt):.3f} s, looped {min(lt):.3f}-{max(lt):.3f} s, "
                   f"loop/batch {min(ratio):.2f}-{max(ratio):.2f}x, median {np.median(ratio):.2f}x (CPU time "
                   f"{min(cpu):.2f}-{max(cpu):.2f}x, median {np.median(cpu):.2f}x; "
