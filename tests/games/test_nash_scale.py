@@ -308,3 +308,18 @@ def test_ctrl_c_stops_a_long_exact_nash_cli():
     assert proc.returncode == 130
     assert err.strip().splitlines() == ["nashlab nash: interrupted"]
     assert not any(_alive(k) for k in kids)
+
+
+def test_idle_cores_counts_the_other_running_tasks_now(monkeypatch):
+    """``_idle_cores``: the usable cores minus the other runnable tasks of ``/proc/loadavg``'s fourth field (which
+    counts the caller), at least 1; a file it cannot read falls back to the 1-minute load average."""
+    import io
+
+    monkeypatch.setattr(nash_mod.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(nash_mod.os, "getloadavg", lambda: (2.0, 0.0, 0.0))
+    for text, want in (("9.0 9.0 9.0 1/80 123\n", 4),  # only the caller runs: the 1-minute 9.0 is ignored
+                       ("0.1 0.1 0.1 3/80 123\n", 2),
+                       ("0.1 0.1 0.1 12/80 123\n", 1),
+                       ("garbled\n", 2)):  # fallback: 4 cores − load 2.0
+        monkeypatch.setattr(nash_mod, "open", lambda *a, text=text, **k: io.StringIO(text), raising=False)
+        assert nash_mod._idle_cores() == want, text
