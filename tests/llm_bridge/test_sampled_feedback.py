@@ -183,7 +183,7 @@ def test_tiny_sampled_config_halves_the_gap_and_stays_below_half(tmp_path, capsy
 
 #: Rules whose sampled SmolLM2 run is longer than the exact one (iterations exact, sampled): with the shorter run a
 #: seed-1 run crossed half the initial gap inside the last third (the config's header has the measurements).
-LONGER_SAMPLED_RUNS = {"sppo": (60, 90)}
+LONGER_SAMPLED_RUNS = {"sppo": (60, 90), "mnpo": (60, 90)}
 
 
 def test_smollm2_sampled_config_is_the_exact_one_with_sampled_feedback():
