@@ -39,6 +39,22 @@ A folder that already holds a run is never overwritten without --overwrite. Ctrl
 with one line and a non-zero exit, keeping its last checkpoint.
 """
 
+REALISED_STEP_DESCRIPTION = """\
+Train the config's run (in memory, nothing written) up to iteration --at, then repeat that one iteration --repeats
+times from the same parameters and optimizer state with fresh draws (samples, opponents, epoch order), and compare
+each realised change of the action log-policy with the rule's own tabular step from the same point:
+
+  along     mean projection on the rule's step (1: the step is realised; the effective step is along * eta_t)
+  along_sd  its spread over the draws
+  residual  RMS of the rest, in units of the rule's step (0: nothing but the rule's step)
+
+Over n iterations the drift grows as n * along and independent residuals as sqrt(n) * residual, so along / residual
+is the per-iteration signal-to-noise ratio of the run's last iterate. Rules that read past iterates (MNPO, TD-MNPO,
+OMWU) have no one-step reference and are refused.
+
+  nashlab llm realised-step --config experiments/configs/llm_tiny.toml --solver inpo --at 2 --repeats 4
+"""
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("llm", help="LLM training with the solvers' losses (llm_bridge)",
@@ -64,6 +80,19 @@ def add_parser(subparsers) -> None:
     t.add_argument("--json", action="store_true", help="print a JSON summary as the last stdout line")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=run)
+    s = sub.add_parser("realised-step", help="measure how much of the rule's step one iteration realises",
+                       description=REALISED_STEP_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("--config", required=True, help="TOML run file (see experiments/configs/llm_*.toml)")
+    s.add_argument("--solver", default=None, help="override [train] solver (as for llm train)")
+    s.add_argument("--trust-rule-files", action="store_true",
+                   help="import a rule file named by the config's [train] solver (as for llm train)")
+    s.add_argument("--seed", type=int, default=None, help="override [train] seed (of the run up to --at)")
+    s.add_argument("--at", type=int, default=0, help="train this many iterations first, then measure iteration AT "
+                                                     "(default 0: the untrained model)")
+    s.add_argument("--repeats", type=int, default=8, help="draws of iteration AT from the same state (default 8)")
+    s.add_argument("--json", action="store_true", help="print the measurement as one JSON line")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=run_realised_step)
     p.set_defaults(func=_usage(p))
 
 
@@ -216,4 +245,40 @@ def run(args) -> int:
     else:
         print(f"duality gap {summary['initial_duality_gap']:.4f} -> {summary['final_duality_gap']:.4f} "
               f"in {summary['iterations']} iterations ({summary['seconds']:.1f} s)", file=sys.stderr)
+    return 0
+
+
+def run_realised_step(args) -> int:
+    """``nashlab llm realised-step`` (:mod:`nashlab.llm_bridge.realised_step`)."""
+    from nashlab.llm_bridge.config import build_run, load_config, model_threads
+    from nashlab.llm_bridge.realised_step import realised_steps
+    from nashlab.llm_bridge.trainer import OnlineTrainer
+    from nashlab.solvers import load_rule
+
+    if args.at < 0:
+        raise ValueError(f"--at must be ≥ 0; got {args.at}")
+    if args.repeats < 2:
+        raise ValueError(f"--repeats must be ≥ 2 (a spread needs two draws); got {args.repeats}")
+    cfg = load_config(args.config)
+    if model_threads(cfg) is not None:
+        import torch
+
+        torch.set_num_threads(model_threads(cfg))
+    overrides = {} if args.seed is None else {"seed": args.seed}
+    spec = args.solver if args.solver is not None else cfg.train.solver
+    rule = load_rule(spec, trusted=args.solver is not None or args.trust_rule_files)
+    r = build_run(cfg, args.solver, overrides, rule.name)
+    if args.at >= r.train.iterations:  # the run's own iterations: its learning-rate schedule depends on them
+        raise ValueError(f"--at must be below the run's iterations ({r.train.iterations}); got {args.at}")
+    trainer = OnlineTrainer(r.policy, r.judge, r.game, r.train, progress=not args.quiet)
+    trainer.train(stop_after=args.at)
+    m = realised_steps(trainer, args.repeats, progress=not args.quiet)
+    if args.json:
+        from nashlab.experiments.json_output import emit_json
+
+        emit_json({"solver": r.train.solver, "repeats": args.repeats, **m})
+    else:
+        print(f"{r.train.solver} at iteration {m['iteration']} (eta_t {m['eta']:.4g}), {args.repeats} draws: "
+              f"along {m['along']:.3f} ± {m['along_sd']:.3f}, residual {m['residual']:.3f}, "
+              f"cosine of the mean step {m['mean_cosine']:.3f}")
     return 0
