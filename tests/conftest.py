@@ -19,12 +19,12 @@ settings.register_profile("dev", deadline=None, suppress_health_check=_quiet)
 settings.register_profile("thorough", deadline=None, max_examples=1000, print_blob=True, suppress_health_check=_quiet)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-# `nashlab verify` caches its reports (and `llm train` reads them); the suite keeps its own cache, shared by every test
-# and subprocess of one run, so it neither reads nor writes the user's ~/.cache/nashlab.
 # pytest-xdist's workers start with SIGINT ignored, and a disposition of "ignore" is inherited by every child process;
 # the Ctrl-C tests (a KeyboardInterrupt in the test process, SIGINT to a `nashlab` subprocess) need Python's default.
 signal.signal(signal.SIGINT, signal.default_int_handler)
 
+# `nashlab verify` caches its reports (and `llm train` reads them); the suite keeps its own cache, shared by every test
+# and subprocess of one run, so it neither reads nor writes the user's ~/.cache/nashlab.
 os.environ.setdefault("NASHLAB_CACHE_DIR", tempfile.mkdtemp(prefix="nashlab-test-cache-"))
 
 
